@@ -1,0 +1,45 @@
+"""activecv: which images to annotate next, for computer-vision teams.
+
+The acquisition core needs only numpy and scipy::
+
+    import activecv as acv
+    sel = acv.select("bald", budget=10, mc_probs=mc_probs, rng=0)
+    sel.indices, sel.scores
+"""
+
+from activecv._errors import (
+    ActiveCVError,
+    EmptyPoolError,
+    InputError,
+    InputTypeError,
+    MissingExtraError,
+    PoolExhaustedError,
+    UnknownStrategyError,
+)
+from activecv.strategies import (
+    Strategy,
+    get_strategy,
+    list_strategies,
+    score,
+    select,
+)
+from activecv.types import Selection
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ActiveCVError",
+    "EmptyPoolError",
+    "InputError",
+    "InputTypeError",
+    "MissingExtraError",
+    "PoolExhaustedError",
+    "Selection",
+    "Strategy",
+    "UnknownStrategyError",
+    "__version__",
+    "get_strategy",
+    "list_strategies",
+    "score",
+    "select",
+]

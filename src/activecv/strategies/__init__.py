@@ -1,0 +1,38 @@
+"""Acquisition core: scoring and batch selection, arrays in, ranked indices out (numpy only)."""
+
+from activecv.strategies import _batch_strategies, _score_strategies  # noqa: F401  (registration)
+from activecv.strategies._api import score, select
+from activecv.strategies._base import (
+    BatchStrategy,
+    ScoreStrategy,
+    Strategy,
+    format_requirements,
+    get_strategy,
+    list_strategies,
+)
+from activecv.strategies._bayesian import bald, mean_std, predictive_entropy, variation_ratio
+from activecv.strategies._ranking import top_k
+from activecv.strategies._stochastic import stochastic_sample
+from activecv.strategies._uncertainty import entropy, least_confidence, margin, ratio, softmax
+
+__all__ = [
+    "BatchStrategy",
+    "ScoreStrategy",
+    "Strategy",
+    "bald",
+    "entropy",
+    "format_requirements",
+    "get_strategy",
+    "least_confidence",
+    "list_strategies",
+    "margin",
+    "mean_std",
+    "predictive_entropy",
+    "ratio",
+    "score",
+    "select",
+    "softmax",
+    "stochastic_sample",
+    "top_k",
+    "variation_ratio",
+]

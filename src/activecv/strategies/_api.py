@@ -1,0 +1,165 @@
+"""The public entry points: ``select`` and ``score``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from activecv._errors import EmptyPoolError, InputError, PoolExhaustedError
+from activecv._validation import RngLike, as_rng, check_budget, check_positive_int, labeled_positions
+from activecv.strategies._base import Context, ScoreStrategy, Strategy, resolve_strategy
+from activecv.strategies._pool import Pool
+from activecv.types import Selection
+
+ArrayOrStream = npt.ArrayLike | Any  # an array-like, or an iterator of row chunks
+
+
+def select(
+    strategy: str | Strategy,
+    budget: int,
+    *,
+    rng: RngLike = None,
+    labeled: npt.ArrayLike | None = None,
+    candidates: int | None = None,
+    temperature: float | None = None,
+    progress: bool = False,
+    probs: ArrayOrStream = None,
+    logits: ArrayOrStream = None,
+    mc_probs: ArrayOrStream = None,
+    mc_log_probs: ArrayOrStream = None,
+    embeddings: ArrayOrStream = None,
+    gradient_embeddings: ArrayOrStream = None,
+    cluster_ids: ArrayOrStream = None,
+) -> Selection:
+    """Choose the ``budget`` items to label next.
+
+    Parameters
+    ----------
+    strategy : str or Strategy
+        A name from :func:`list_strategies`, or an instance from :func:`get_strategy`.
+    budget : int
+        Number of items to select (>= 1); a budget beyond the unlabeled pool returns the
+        whole unlabeled pool, ranked.
+    rng : int, numpy Generator or None
+        Source of randomness. Deterministic strategies break ties by lower index unless
+        an rng is given, in which case ties break at random.
+    labeled : bool mask (N,) or int indices, optional
+        Items already labeled: never selected; diversity methods use them as centres.
+    candidates : int, optional
+        Score only a random subset of this many unlabeled items (the explore/exploit knob
+        and a large speed-up on big pools). Labeled items stay in for diversity methods.
+    temperature : float, optional
+        Softmax temperature applied to ``logits``.
+    progress : bool
+        Write progress lines to stderr during long selections.
+    probs, logits : (N, C)
+    mc_probs, mc_log_probs : (N, K, C)
+        K MC-dropout or ensemble predictions per item.
+    embeddings : (N, D)
+    gradient_embeddings : (N, G)
+        BADGE gradient embeddings.
+    cluster_ids : (N,) int
+        Precomputed clusters (Cluster-Margin).
+
+    Every input may be an array, a memory-mapped array, or (for score-based strategies)
+    an iterator of row chunks; memory then stays O(chunk + budget).
+
+    Returns
+    -------
+    Selection
+        ``indices`` (unique positions into the pool, best first) and ``scores``.
+
+    Examples
+    --------
+    >>> probs = np.array([[0.9, 0.1], [0.5, 0.5], [0.6, 0.4]])
+    >>> select("entropy", budget=2, probs=probs).indices.tolist()
+    [1, 2]
+    """
+    chosen = resolve_strategy(strategy)
+    budget = check_budget(budget)
+    pool = Pool(
+        {
+            "probs": probs,
+            "logits": logits,
+            "mc_probs": mc_probs,
+            "mc_log_probs": mc_log_probs,
+            "embeddings": embeddings,
+            "gradient_embeddings": gradient_embeddings,
+            "cluster_ids": cluster_ids,
+        },
+        temperature,
+    )
+    chosen.inputs_needed(pool)  # a missing input fails before any work
+    if pool.n_items is None and labeled is not None and pool.names == frozenset():
+        pool.n_items = int(np.asarray(labeled).shape[0])
+    labeled_idx = labeled_positions(labeled, pool.n_items)
+    generator = as_rng(rng)
+    ctx = Context(labeled_idx, generator, rng_given=rng is not None, progress=progress)
+    if pool.n_items is not None:
+        _check_not_empty(pool.n_items, labeled_idx)
+    if candidates is not None:
+        return _select_candidates(chosen, pool, budget, ctx, check_positive_int(candidates, "candidates"))
+    selection = chosen.select(pool, budget, ctx)
+    if pool.n_items is not None:  # a stream's length is known only now
+        labeled_positions(labeled, pool.n_items)
+        _check_not_empty(pool.n_items, labeled_idx)
+    return selection
+
+
+def _check_not_empty(n_items: int, labeled: np.ndarray) -> None:
+    if n_items == 0:
+        raise EmptyPoolError("the pool is empty: every input has 0 rows; pass at least one item.")
+    if labeled.shape[0] >= n_items:
+        raise PoolExhaustedError(
+            f"every one of the {n_items} pool items is labeled; nothing is left to select."
+        )
+
+
+def _select_candidates(strategy: Strategy, pool: Pool, budget: int, ctx: Context, size: int) -> Selection:
+    """Run ``strategy`` on the labeled items plus a random subset of ``size`` unlabeled ones."""
+    n = pool.n_items
+    if n is None:
+        raise InputError("candidates needs inputs of known length (arrays or memmaps); got a stream of chunks.")
+    unlabeled = np.flatnonzero(ctx.unlabeled(0, n))
+    if size < unlabeled.shape[0]:
+        unlabeled = np.sort(ctx.rng.choice(unlabeled, size, replace=False))
+    keep = np.union1d(ctx.labeled, unlabeled)
+    sub_ctx = Context(np.searchsorted(keep, ctx.labeled), ctx.rng, ctx.rng_given, ctx.progress)
+    inner = strategy.select(pool.subset(keep), budget, sub_ctx)
+    info = dict(inner.info, candidates=int(unlabeled.shape[0]))
+    return Selection(keep[inner.indices], inner.scores, inner.strategy, info)
+
+
+def score(
+    strategy: str | Strategy,
+    *,
+    rng: RngLike = None,
+    temperature: float | None = None,
+    probs: ArrayOrStream = None,
+    logits: ArrayOrStream = None,
+    mc_probs: ArrayOrStream = None,
+    mc_log_probs: ArrayOrStream = None,
+) -> np.ndarray:
+    """Per-item scores of a score-based strategy, float64 (N,), higher = label first.
+
+    Stochastic strategies return the score they sample by (``power_bald`` returns BALD).
+    Batch strategies (``batchbald``, ``coreset``, ...) have no per-item score: use
+    :func:`select`.
+
+    Examples
+    --------
+    >>> score("margin", probs=np.array([[0.7, 0.2, 0.1]])).round(4).tolist()
+    [0.5]
+    """
+    chosen = resolve_strategy(strategy)
+    if not isinstance(chosen, ScoreStrategy):
+        raise InputError(
+            f"strategy {chosen.name!r} chooses a batch jointly and has no per-item score; use select()."
+        )
+    pool = Pool(
+        {"probs": probs, "logits": logits, "mc_probs": mc_probs, "mc_log_probs": mc_log_probs},
+        temperature,
+    )
+    return chosen.scores(pool, as_rng(rng))

@@ -1,0 +1,188 @@
+"""Registered batch strategies: BatchBALD, core-set, BADGE, TypiClust, Cluster-Margin."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from activecv._validation import check_positive_int
+from activecv.strategies._base import BatchStrategy, Context, Requirements, check_choice, check_number, register
+from activecv.strategies._batchbald import greedy_batchbald
+from activecv.strategies._cluster_margin import cluster_margin_select
+from activecv.strategies._coreset import greedy_kcenter
+from activecv.strategies._pool import Pool
+from activecv.strategies._progress import Progress
+from activecv.strategies._seeding import Points, kmeans_pp_seeding
+from activecv.strategies._typiclust import typiclust_select
+from activecv.types import Selection
+
+
+def _progress(name: str, budget: int, available: np.ndarray, ctx: Context) -> Progress:
+    return Progress(name, min(budget, int(available.sum())), ctx.progress)
+
+
+@register
+@dataclass(frozen=True)
+class BatchBald(BatchStrategy):
+    """Greedy joint mutual information; exact joint entropies while small, sampled beyond.
+
+    Parameters
+    ----------
+    num_samples : int
+        Label configurations M of the sampled estimator (10,000 as in the paper).
+    """
+
+    name: ClassVar[str] = "batchbald"
+    description: ClassVar[str] = "greedy joint mutual information of the batch (Kirsch et al. 2019)"
+    requires: ClassVar[Requirements] = (("mc_probs",),)
+    stochastic: ClassVar[bool] = True
+    num_samples: int = 10_000
+
+    def __post_init__(self) -> None:
+        check_positive_int(self.num_samples, "num_samples")
+
+    def select(self, pool: Pool, budget: int, ctx: Context) -> Selection:
+        p = pool.full("mc_probs")
+        available = ctx.unlabeled(0, p.shape[0])
+        progress = _progress(self.name, budget, available, ctx)
+        indices, scores = greedy_batchbald(p, budget, available, self.num_samples, ctx.rng, progress)
+        return Selection(indices, scores, self.name, {"num_samples": self.num_samples})
+
+
+@register
+@dataclass(frozen=True)
+class Coreset(BatchStrategy):
+    """k-center greedy on embeddings against the labeled set (Sener & Savarese 2018)."""
+
+    name: ClassVar[str] = "coreset"
+    description: ClassVar[str] = "k-center greedy: cover the embedding space (Sener & Savarese 2018)"
+    requires: ClassVar[Requirements] = (("embeddings",),)
+
+    def select(self, pool: Pool, budget: int, ctx: Context) -> Selection:
+        x = pool.full("embeddings")
+        available = ctx.unlabeled(0, x.shape[0])
+        progress = _progress(self.name, budget, available, ctx)
+        rng = ctx.rng if ctx.rng_given else None
+        indices, radii = greedy_kcenter(x, ctx.labeled, budget, rng, progress)
+        return Selection(indices, radii, self.name)
+
+
+@register
+@dataclass(frozen=True)
+class Badge(BatchStrategy):
+    """k-means++ seeding on gradient embeddings (Ash et al. 2020).
+
+    Parameters
+    ----------
+    first : {"max_norm", "random"}
+        First seed: largest gradient norm (reference code) or uniform (k-means++).
+    """
+
+    name: ClassVar[str] = "badge"
+    description: ClassVar[str] = "k-means++ seeding on last-layer gradient embeddings (Ash et al. 2020)"
+    requires: ClassVar[Requirements] = (("gradient_embeddings",), ("probs", "embeddings"))
+    stochastic: ClassVar[bool] = True
+    first: str = "max_norm"
+
+    def __post_init__(self) -> None:
+        check_choice(self.first, "first", ("max_norm", "random"))
+
+    def select(self, pool: Pool, budget: int, ctx: Context) -> Selection:
+        if "gradient_embeddings" in pool.names:
+            points = Points(vectors=pool.full("gradient_embeddings"))
+        else:
+            points = Points(probs=pool.full("probs"), embeddings=pool.full("embeddings"))
+        available = ctx.unlabeled(0, points.sq.shape[0])
+        progress = _progress(self.name, budget, available, ctx)
+        indices, dists = kmeans_pp_seeding(points, available, budget, self.first, ctx.rng, progress)
+        return Selection(indices, dists, self.name)
+
+
+@register
+@dataclass(frozen=True)
+class TypiClust(BatchStrategy):
+    """The most typical item of each cluster without labels (Hacohen et al. 2022).
+
+    Meant for small budgets (a few items per class) on self-supervised embeddings.
+
+    Parameters
+    ----------
+    max_clusters, k_nn, min_cluster_size : int
+        500, 20 and 5 as in the reference code.
+    normalize : bool
+        L2-normalise the embeddings first (the reference does).
+    """
+
+    name: ClassVar[str] = "typiclust"
+    description: ClassVar[str] = "most typical item per uncovered k-means cluster (Hacohen et al. 2022)"
+    requires: ClassVar[Requirements] = (("embeddings",),)
+    stochastic: ClassVar[bool] = True
+    max_clusters: int = 500
+    k_nn: int = 20
+    min_cluster_size: int = 5
+    normalize: bool = True
+
+    def __post_init__(self) -> None:
+        check_positive_int(self.max_clusters, "max_clusters")
+        check_positive_int(self.k_nn, "k_nn")
+        check_number(self.min_cluster_size, "min_cluster_size", 0)
+
+    def select(self, pool: Pool, budget: int, ctx: Context) -> Selection:
+        x = np.asarray(pool.full("embeddings"), dtype=np.float64)
+        if self.normalize:
+            norms = np.linalg.norm(x, axis=1, keepdims=True)
+            x = x / np.where(norms > 0, norms, 1.0)
+        available = ctx.unlabeled(0, x.shape[0])
+        progress = _progress(self.name, budget, available, ctx)
+        indices, typ = typiclust_select(
+            x, ctx.labeled, budget, ctx.rng, self.max_clusters, self.k_nn, self.min_cluster_size, progress
+        )
+        return Selection(indices, typ, self.name)
+
+
+@register
+@dataclass(frozen=True)
+class ClusterMargin(BatchStrategy):
+    """Smallest-margin candidates, spread round-robin over clusters (Citovsky et al. 2021).
+
+    Parameters
+    ----------
+    k_m_factor : float
+        Candidates k_m = k_m_factor * budget (10 in the paper).
+    distance_threshold : float, optional
+        Average-linkage cut when clustering ``embeddings``; None cuts into ``budget`` clusters.
+    max_hac_points : int
+        Largest candidate set clustered by average linkage (memory is quadratic).
+    """
+
+    name: ClassVar[str] = "cluster_margin"
+    description: ClassVar[str] = "margin candidates round-robin over clusters (Citovsky et al. 2021)"
+    requires: ClassVar[Requirements] = (("probs", "cluster_ids"), ("probs", "embeddings"))
+    k_m_factor: float = 10.0
+    distance_threshold: float | None = None
+    max_hac_points: int = 20_000
+
+    def __post_init__(self) -> None:
+        check_number(self.k_m_factor, "k_m_factor", 1.0)
+        if self.distance_threshold is not None:
+            check_number(self.distance_threshold, "distance_threshold", 0.0, low_inclusive=False)
+        check_positive_int(self.max_hac_points, "max_hac_points")
+
+    def select(self, pool: Pool, budget: int, ctx: Context) -> Selection:
+        probs = pool.full("probs")
+        clusters = pool.full("cluster_ids") if "cluster_ids" in pool.names else None
+        embeddings = pool.full("embeddings") if clusters is None else None
+        indices, scores = cluster_margin_select(
+            probs,
+            ctx.unlabeled(0, probs.shape[0]),
+            budget,
+            clusters,
+            embeddings,
+            self.k_m_factor,
+            self.distance_threshold,
+            self.max_hac_points,
+            ctx.rng if ctx.rng_given else None,
+        )
+        return Selection(indices, scores, self.name)

@@ -1,0 +1,231 @@
+"""The inputs of one selection: validated per-item arrays, or streams of row chunks.
+
+Users pass inputs by keyword under the names of ALGORITHMS.md §0.1. Two names are aliases
+converted chunk by chunk: ``logits`` (with a temperature) stands in for ``probs``, and
+``mc_log_probs`` for ``mc_probs``. An input is either array-like (ndarray, memmap, list) or an
+iterator of row chunks; a pool with a stream is never materialised by score-based strategies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from activecv._errors import InputError
+from activecv._validation import as_array, check_finite, check_log_simplex, check_simplex, describe
+from activecv.strategies._chunks import chunk_rows
+from activecv.strategies._uncertainty import _softmax, check_temperature
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What one named input must be, and how a chunk of it becomes the canonical array."""
+
+    name: str
+    canonical: str
+    shape: str
+    ndim: int
+    min_trailing: tuple[int, ...]  # minimum size of each axis after the first
+    check: Callable[[np.ndarray, str, int], None] | None
+    kind: str = "float"
+
+
+def _check_finite(chunk: np.ndarray, name: str, offset: int) -> None:
+    check_finite(chunk, name, offset)
+
+
+SPECS: dict[str, InputSpec] = {
+    spec.name: spec
+    for spec in (
+        InputSpec("probs", "probs", "(N, C) with C >= 2", 2, (2,), check_simplex),
+        InputSpec("logits", "probs", "(N, C) with C >= 2", 2, (2,), _check_finite),
+        InputSpec("mc_probs", "mc_probs", "(N, K, C) with C >= 2", 3, (1, 2), check_simplex),
+        InputSpec("mc_log_probs", "mc_probs", "(N, K, C) with C >= 2", 3, (1, 2), check_log_simplex),
+        InputSpec("embeddings", "embeddings", "(N, D)", 2, (1,), _check_finite),
+        InputSpec("gradient_embeddings", "gradient_embeddings", "(N, G)", 2, (1,), _check_finite),
+        InputSpec("cluster_ids", "cluster_ids", "(N,)", 1, (), None, kind="int"),
+    )
+}
+ALIASES = {spec.name: spec.canonical for spec in SPECS.values() if spec.name != spec.canonical}
+
+
+def _is_stream(value: Any) -> bool:
+    """An iterator of chunks (generator, iterator): not an array-like."""
+    return isinstance(value, Iterator) or (
+        isinstance(value, Iterable) and not isinstance(value, (np.ndarray, Sequence))
+    )
+
+
+@dataclass
+class _Source:
+    spec: InputSpec
+    value: Any  # ndarray, or an iterator of chunks
+
+    @property
+    def is_stream(self) -> bool:
+        return not isinstance(self.value, np.ndarray)
+
+
+class Pool:
+    """Validated inputs of one selection, all describing the same N items.
+
+    Parameters
+    ----------
+    given : dict
+        Inputs by their user-facing names; None values are ignored.
+    temperature : float, optional
+        Softmax temperature for ``logits``; only valid together with ``logits``.
+    """
+
+    def __init__(self, given: dict[str, Any], temperature: float | None = None) -> None:
+        self._sources: dict[str, _Source] = {}
+        for name, value in given.items():
+            if value is None:
+                continue
+            spec = SPECS[name]
+            if spec.canonical in self._sources:
+                other = self._sources[spec.canonical].spec.name
+                raise InputError(f"pass either {other} or {name}, not both; they describe the same thing.")
+            if not _is_stream(value):
+                value = as_array(value, name, spec.shape, spec.ndim, spec.kind)
+                _check_trailing(spec, value.shape)
+            self._sources[spec.canonical] = _Source(spec, value)
+        if temperature is not None:
+            if "probs" not in self._sources or self._sources["probs"].spec.name != "logits":
+                raise InputError("temperature applies to logits only; pass logits= or drop temperature.")
+            check_temperature(temperature)
+        self.temperature = 1.0 if temperature is None else float(temperature)
+        lengths = {s.spec.name: s.value.shape[0] for s in self._sources.values() if not s.is_stream}
+        if len(set(lengths.values())) > 1:
+            described = ", ".join(f"{k} has {v}" for k, v in lengths.items())
+            raise InputError(f"every input must have one row per pool item; got {described}.")
+        self.n_items: int | None = next(iter(lengths.values()), None)
+        if any(s.is_stream for s in self._sources.values()):
+            self.n_items = None
+
+    @property
+    def names(self) -> frozenset[str]:
+        """Canonical names of the inputs present."""
+        return frozenset(self._sources)
+
+    def given_name(self, canonical: str) -> str:
+        """The name the user passed for a canonical input (``logits`` for ``probs``...)."""
+        return self._sources[canonical].spec.name
+
+    def _convert(self, source: _Source, chunk: np.ndarray, offset: int) -> np.ndarray:
+        spec = source.spec
+        if spec.check is not None:
+            spec.check(chunk, spec.name, offset)
+        if spec.kind == "int":
+            return np.asarray(chunk, dtype=np.int64)
+        if spec.name == "logits":
+            return _softmax(np.asarray(chunk, dtype=np.float64), self.temperature)
+        if spec.name == "mc_log_probs":
+            return np.exp(np.asarray(chunk, dtype=np.float64))
+        if spec.canonical in ("probs", "mc_probs"):
+            return np.asarray(chunk, dtype=np.float64)
+        return chunk if chunk.dtype.kind == "f" else chunk.astype(np.float64)
+
+    def full(self, canonical: str) -> np.ndarray:
+        """The whole validated input as one array (streams are concatenated).
+
+        An array that needs no conversion is validated and returned as it is, not copied.
+        """
+        source = self._sources[canonical]
+        parts = [chunk[canonical] for _, _, chunk in self.iter_chunks((canonical,))]
+        if not source.is_stream and all(np.may_share_memory(p, source.value) for p in parts):
+            return source.value
+        return np.concatenate(parts) if len(parts) != 1 else parts[0]
+
+    def iter_chunks(self, names: Sequence[str]) -> Iterator[tuple[int, int, dict[str, np.ndarray]]]:
+        """(offset, rows, {name: chunk}) over aligned row chunks of the named inputs.
+
+        With no names (a strategy that needs only the pool size) chunks are empty dicts.
+        Streams set the chunk sizes; arrays are sliced to match.
+        """
+        sources = {name: self._sources[name] for name in names}
+        streams = {name: s for name, s in sources.items() if s.is_stream}
+        if not streams:
+            yield from self._iter_array_chunks(sources)
+            return
+        iterators = {name: iter(s.value) for name, s in streams.items()}
+        first_shape: dict[str, tuple[int, ...]] = {}
+        offset = 0
+        while True:
+            raw: dict[str, np.ndarray] = {}
+            for name, it in iterators.items():
+                chunk = next(it, None)
+                if chunk is not None:
+                    raw[name] = self._stream_chunk(streams[name].spec, chunk, first_shape)
+            if not raw:
+                break
+            if len(raw) != len(iterators) or len({c.shape[0] for c in raw.values()}) > 1:
+                raise InputError(
+                    "streamed inputs must yield chunks of equal length in step; got "
+                    + ", ".join(f"{k}: {v.shape[0]} rows" for k, v in raw.items())
+                    + f" at row {offset}."
+                )
+            rows = next(iter(raw.values())).shape[0]
+            out = {}
+            for name, source in sources.items():
+                chunk = raw[name] if name in raw else source.value[offset : offset + rows]
+                out[name] = self._convert(source, chunk, offset)
+            yield offset, rows, out
+            offset += rows
+        self.n_items = offset
+        for name, source in sources.items():
+            if not source.is_stream and source.value.shape[0] != offset:
+                raise InputError(
+                    f"every input must have one row per pool item; {source.spec.name} has "
+                    f"{source.value.shape[0]} rows but the stream had {offset}."
+                )
+
+    def _iter_array_chunks(
+        self, sources: dict[str, _Source]
+    ) -> Iterator[tuple[int, int, dict[str, np.ndarray]]]:
+        if self.n_items is None:
+            raise InputError(
+                "the pool size is unknown: pass at least one per-item input "
+                "(probs=, embeddings=, ...) or a boolean labeled mask."
+            )
+        widest = max((s.value.shape[1:] for s in sources.values()), key=np.prod, default=())
+        step = chunk_rows(widest)
+        for start in range(0, self.n_items, step):
+            rows = min(step, self.n_items - start)
+            chunk = {
+                name: self._convert(source, source.value[start : start + rows], start)
+                for name, source in sources.items()
+            }
+            yield start, rows, chunk
+
+    @staticmethod
+    def _stream_chunk(spec: InputSpec, chunk: Any, first: dict[str, tuple[int, ...]]) -> np.ndarray:
+        arr = as_array(chunk, f"{spec.name} chunk", spec.shape, spec.ndim, spec.kind)
+        _check_trailing(spec, arr.shape)
+        expected = first.setdefault(spec.name, arr.shape[1:])
+        if arr.shape[1:] != expected:
+            raise InputError(
+                f"every {spec.name} chunk must have trailing shape {expected}; got {describe(arr)}."
+            )
+        return arr
+
+    def subset(self, positions: np.ndarray) -> Pool:
+        """The pool restricted to ``positions`` (sorted), for candidate subsampling."""
+        if self.n_items is None:
+            raise InputError(
+                "candidates needs inputs of known length (arrays or memmaps); got a stream of chunks."
+            )
+        sub = Pool.__new__(Pool)
+        sub._sources = {k: _Source(s.spec, s.value[positions]) for k, s in self._sources.items()}
+        sub.temperature = self.temperature
+        sub.n_items = int(positions.shape[0])
+        return sub
+
+
+def _check_trailing(spec: InputSpec, shape: tuple[int, ...]) -> None:
+    if any(size < low for size, low in zip(shape[1:], spec.min_trailing, strict=True)):
+        raise InputError(f"{spec.name} must have shape {spec.shape}; got {shape}.")
+

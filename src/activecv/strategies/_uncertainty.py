@@ -1,0 +1,152 @@
+"""Uncertainty of a single deterministic model (ALGORITHMS.md §2).
+
+Every function returns float64 scores of shape (N,) where higher means "label first".
+Kernels (``_name``) take a validated float64 chunk; public functions validate once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from activecv._errors import InputError
+from activecv._validation import EPS, as_array, check_finite, check_simplex
+from activecv.strategies._chunks import iter_row_chunks, map_rows
+
+PROBS_SHAPE = "(N, C) with C >= 2"
+
+
+def check_probs(probs: object, name: str = "probs") -> np.ndarray:
+    """``probs`` validated as an (N, C) array of probability rows, C >= 2 (not copied)."""
+    arr = as_array(probs, name, PROBS_SHAPE, ndim=2)
+    if arr.shape[1] < 2:
+        raise InputError(f"{name} must have shape {PROBS_SHAPE}; got {arr.shape} {arr.dtype}.")
+    for start, rows in iter_row_chunks(arr):
+        check_simplex(rows, name, start)
+    return arr
+
+
+def check_logits(logits: object, temperature: float = 1.0) -> np.ndarray:
+    """``logits`` validated as a finite (N, C) array, C >= 2, and a positive temperature."""
+    arr = as_array(logits, "logits", PROBS_SHAPE, ndim=2)
+    if arr.shape[1] < 2:
+        raise InputError(f"logits must have shape {PROBS_SHAPE}; got {arr.shape} {arr.dtype}.")
+    check_temperature(temperature)
+    for start, rows in iter_row_chunks(arr):
+        check_finite(rows, "logits", start)
+    return arr
+
+
+def check_temperature(temperature: float) -> None:
+    if not (isinstance(temperature, (int, float)) and np.isfinite(temperature) and temperature > 0):
+        raise InputError(f"temperature must be a positive finite number; got {temperature!r}.")
+
+
+def _softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    z = logits / temperature
+    z = z - z.max(axis=-1, keepdims=True)  # max subtraction: exp never overflows
+    np.exp(z, out=z)
+    z /= z.sum(axis=-1, keepdims=True)
+    return z
+
+
+def softmax(logits: object, temperature: float = 1.0) -> np.ndarray:
+    """Probabilities ``softmax(logits / temperature)`` as float64, shape (N, C).
+
+    Examples
+    --------
+    >>> softmax(np.array([[0.0, 0.0]])).tolist()
+    [[0.5, 0.5]]
+    """
+    arr = check_logits(logits, temperature)
+    out = np.empty(arr.shape, dtype=np.float64)
+    for start, rows in iter_row_chunks(arr):
+        out[start : start + rows.shape[0]] = _softmax(np.asarray(rows, np.float64), temperature)
+    return out
+
+
+def _entropy(p: np.ndarray) -> np.ndarray:
+    """Entropy in nats over the last axis, with 0 log 0 = 0."""
+    logp = np.clip(p, EPS, 1.0)
+    np.log(logp, out=logp)
+    logp *= p
+    return -logp.sum(axis=-1)
+
+
+def _least_confidence(p: np.ndarray) -> np.ndarray:
+    return 1.0 - p.max(axis=1)
+
+
+def _top_two(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Largest and second-largest value of each row."""
+    rows = np.arange(p.shape[0])
+    best = p.argmax(axis=1)
+    p1 = p[rows, best]
+    rest = p.copy()
+    rest[rows, best] = -np.inf
+    return p1, rest.max(axis=1)
+
+
+def _margin(p: np.ndarray) -> np.ndarray:
+    p1, p2 = _top_two(p)
+    return 1.0 - (p1 - p2)
+
+
+def _ratio(p: np.ndarray) -> np.ndarray:
+    p1, p2 = _top_two(p)
+    return p2 / p1  # p1 >= 1/C > 0 on the simplex
+
+
+def entropy(probs: object, normalize: bool = False) -> np.ndarray:
+    """Shannon entropy ``-sum_c p_c log p_c`` in nats, shape (N,); in [0, log C].
+
+    Parameters
+    ----------
+    probs : array, shape (N, C)
+        Rows are probability vectors.
+    normalize : bool
+        Divide by ``log C`` so the score lies in [0, 1] (ranking unchanged).
+
+    Examples
+    --------
+    >>> entropy(np.array([[0.5, 0.5], [1.0, 0.0]])).round(4).tolist()
+    [0.6931, 0.0]
+    """
+    arr = check_probs(probs)
+    scores = map_rows(_entropy, arr)
+    return scores / np.log(arr.shape[1]) if normalize else scores
+
+
+def least_confidence(probs: object, normalize: bool = False) -> np.ndarray:
+    """``1 - max_c p_c``, shape (N,); in [0, 1 - 1/C], or [0, 1] with ``normalize``.
+
+    Examples
+    --------
+    >>> least_confidence(np.array([[0.7, 0.2, 0.1]])).round(4).tolist()
+    [0.3]
+    """
+    arr = check_probs(probs)
+    scores = map_rows(_least_confidence, arr)
+    c = arr.shape[1]
+    return scores * c / (c - 1) if normalize else scores
+
+
+def margin(probs: object) -> np.ndarray:
+    """``1 - (p(1) - p(2))`` from the two largest probabilities, shape (N,); in [0, 1].
+
+    Examples
+    --------
+    >>> margin(np.array([[0.7, 0.2, 0.1]])).round(4).tolist()
+    [0.5]
+    """
+    return map_rows(_margin, check_probs(probs))
+
+
+def ratio(probs: object) -> np.ndarray:
+    """``p(2) / p(1)`` from the two largest probabilities, shape (N,); in [0, 1].
+
+    Examples
+    --------
+    >>> ratio(np.array([[0.5, 0.25, 0.25]])).round(4).tolist()
+    [0.5]
+    """
+    return map_rows(_ratio, check_probs(probs))
