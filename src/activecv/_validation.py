@@ -135,7 +135,7 @@ def as_rng(rng: RngLike) -> np.random.Generator:
     """A numpy Generator from a seed, a Generator, or None (fresh entropy)."""
     if isinstance(rng, np.random.Generator):
         return rng
-    if rng is None or (isinstance(rng, numbers.Integral) and not isinstance(rng, bool)):
+    if rng is None or (isinstance(rng, (int, np.integer)) and not isinstance(rng, bool)):
         return np.random.default_rng(rng)
     raise InputTypeError(
         f"rng must be an int seed, a numpy.random.Generator or None; got {describe(rng)}. "
@@ -162,9 +162,7 @@ def labeled_positions(labeled: Any, n_items: int | None) -> np.ndarray:
             )
         return np.flatnonzero(arr).astype(np.int64)
     if arr.size and arr.dtype.kind not in "iu":
-        raise InputTypeError(
-            f"labeled must be a boolean mask or integer indices; got dtype {arr.dtype}."
-        )
+        raise InputTypeError(f"labeled must be a boolean mask or integer indices; got dtype {arr.dtype}.")
     idx = np.unique(arr.astype(np.int64))
     if idx.size and (idx[0] < 0 or (n_items is not None and idx[-1] >= n_items)):
         bound = f"[0, {n_items})" if n_items is not None else "[0, N)"

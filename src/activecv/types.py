@@ -33,11 +33,12 @@ class Selection:
     info: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        indices = np.asarray(self.indices, dtype=np.int64)
-        scores = np.asarray(self.scores, dtype=np.float64)
+        indices = np.array(self.indices, dtype=np.int64)  # copies: the caller's arrays stay writable
+        scores = np.array(self.scores, dtype=np.float64)
         if indices.shape != scores.shape or indices.ndim != 1:
             raise ValueError(
-                f"Selection indices and scores must be 1-D of one length; got {indices.shape} and {scores.shape}."
+                "Selection indices and scores must be 1-D of one length; "
+                f"got {indices.shape} and {scores.shape}."
             )
         indices.flags.writeable = False
         scores.flags.writeable = False

@@ -1,1 +1,147 @@
-def main() -> int: return 0
+"""The ``activecv`` command: argument parsing only; the work happens in the layers below."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import activecv
+from activecv._errors import ActiveCVError, InputError
+from activecv.io import PredictionsFile, make_example_predictions, save_predictions, write_selection_csv
+from activecv.strategies import ScoreStrategy, Strategy, format_requirements, get_strategy, list_strategies
+from activecv.strategies._chunks import chunk_rows
+from activecv.strategies._pool import ALIASES, SPECS
+
+
+def _parse_param(text: str) -> tuple[str, Any]:
+    """``key=value`` with value parsed as JSON when it can be (numbers, true/false, null)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise InputError(f"--param must look like key=value; got {text!r}.")
+    try:
+        return key, json.loads(raw)
+    except json.JSONDecodeError:
+        return key, raw
+
+
+def _inputs_for(strategy: Strategy, file: PredictionsFile) -> list[str]:
+    """File arrays that satisfy the strategy's first satisfiable requirement set."""
+    present = {ALIASES.get(n, n): n for n in file.names if n in SPECS}
+    for group in strategy.requirements():
+        if set(group) <= set(present):
+            return [present[canonical] for canonical in group]
+    raise InputError(
+        f"strategy {strategy.name!r} requires {format_requirements(strategy.requirements())}; "
+        f"{str(file.path)!r} holds {', '.join(file.names)}."
+    )
+
+
+def _cmd_strategies(args: argparse.Namespace) -> int:
+    rows = [
+        (n, format_requirements(get_strategy(n).requirements()), get_strategy(n).description)
+        for n in list_strategies()
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in (0, 1)]
+    print(f"{'name':<{widths[0]}}  {'requires':<{widths[1]}}  description")
+    for name, requires, description in rows:
+        print(f"{name:<{widths[0]}}  {requires:<{widths[1]}}  {description}")
+    return 0
+
+
+def _cmd_select(args: argparse.Namespace) -> int:
+    strategy = get_strategy(args.strategy, **dict(_parse_param(p) for p in args.param))
+    file = PredictionsFile(args.predictions)
+    if "ids" not in file.names:
+        raise InputError(
+            f"{str(file.path)!r} must hold an 'ids' array naming each item; it holds {', '.join(file.names)}."
+        )
+    ids = file.load("ids")
+    names = _inputs_for(strategy, file)
+    for name in names:
+        rows = file.shape(name)[0]
+        if rows != ids.shape[0]:
+            raise InputError(
+                f"'ids' has {ids.shape[0]} entries but {name!r} has {rows} rows; one id per row is needed."
+            )
+    stream = isinstance(strategy, ScoreStrategy) and args.candidates is None
+    inputs: dict[str, Any] = {}
+    for name in names:
+        if stream:  # O(chunk + budget) memory: the pool is never loaded whole
+            inputs[name] = file.stream(name, chunk_rows(file.shape(name)[1:]))
+        else:
+            inputs[name] = file.load(name)
+    labeled = file.load("labeled") if "labeled" in file.names else None
+    selection = activecv.select(
+        strategy,
+        args.budget,
+        rng=args.seed,
+        labeled=labeled,
+        candidates=args.candidates,
+        temperature=args.temperature,
+        progress=not args.quiet,
+        **inputs,
+    )
+    write_selection_csv(args.out, selection, ids)
+    if not args.quiet:
+        print(
+            f"selected {len(selection)} of {ids.shape[0]} items with {strategy.name}; wrote {args.out}",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _cmd_example(args: argparse.Namespace) -> int:
+    data = make_example_predictions(args.n, args.classes, args.mc_samples, seed=args.seed)
+    save_predictions(args.out, **data)
+    print(f"wrote {args.out}: {', '.join(f'{k} {v.shape}' for k, v in data.items())}", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="activecv", description="Which images to annotate next.")
+    parser.add_argument("--version", action="version", version=f"activecv {activecv.__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    listing = commands.add_parser("strategies", help="list strategies with their required inputs")
+    listing.set_defaults(run=_cmd_strategies)
+
+    sel = commands.add_parser("select", help="rank a predictions file and write the items to label")
+    sel.add_argument("--predictions", required=True, type=Path, help=".npz or .parquet with ids and inputs")
+    sel.add_argument("--strategy", required=True, help="a name from `activecv strategies`")
+    sel.add_argument("--budget", required=True, type=int, help="number of items to select")
+    sel.add_argument("--candidates", type=int, help="score only a random subset of this many unlabeled items")
+    sel.add_argument("--seed", type=int, help="random seed (ties break at random when given)")
+    sel.add_argument("--temperature", type=float, help="softmax temperature for logits")
+    sel.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="strategy parameter, repeatable (e.g. --param mode=softmax)",
+    )
+    sel.add_argument("--out", required=True, type=Path, help="CSV with columns rank,id,score")
+    sel.add_argument("--quiet", action="store_true", help="no progress lines")
+    sel.set_defaults(run=_cmd_select)
+
+    example = commands.add_parser("example", help="write a generated predictions file to try select on")
+    example.add_argument("--out", required=True, type=Path, help=".npz or .parquet")
+    example.add_argument("--n", type=int, default=10_000, help="items (default 10000)")
+    example.add_argument("--classes", type=int, default=10)
+    example.add_argument("--mc-samples", type=int, default=10)
+    example.add_argument("--seed", type=int, default=0)
+    example.set_defaults(run=_cmd_example)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``activecv`` command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except ActiveCVError as exc:
+        print(f"activecv: error: {exc}", file=sys.stderr)
+        return 2

@@ -121,7 +121,9 @@ def _select_candidates(strategy: Strategy, pool: Pool, budget: int, ctx: Context
     """Run ``strategy`` on the labeled items plus a random subset of ``size`` unlabeled ones."""
     n = pool.n_items
     if n is None:
-        raise InputError("candidates needs inputs of known length (arrays or memmaps); got a stream of chunks.")
+        raise InputError(
+            "candidates needs inputs of known length (arrays or memmaps); got a stream of chunks."
+        )
     unlabeled = np.flatnonzero(ctx.unlabeled(0, n))
     if size < unlabeled.shape[0]:
         unlabeled = np.sort(ctx.rng.choice(unlabeled, size, replace=False))

@@ -71,8 +71,7 @@ class Strategy:
                 return group
         given = ", ".join(sorted(pool.given_name(n) for n in pool.names)) or "none"
         raise InputError(
-            f"strategy {self.name!r} requires {format_requirements(self.requirements())}; "
-            f"got {given}."
+            f"strategy {self.name!r} requires {format_requirements(self.requirements())}; got {given}."
         )
 
     def select(self, pool: Pool, budget: int, ctx: Context) -> Selection:
@@ -107,9 +106,7 @@ class ScoreStrategy(Strategy):
             ties = ctx.rng.random(rows) if random_ties else None
             keep = ctx.unlabeled(offset, rows)
             positions = np.arange(offset, offset + rows, dtype=np.int64)
-            ranking.push(
-                keys[keep], scores[keep], positions[keep], None if ties is None else ties[keep]
-            )
+            ranking.push(keys[keep], scores[keep], positions[keep], None if ties is None else ties[keep])
         return Selection(ranking.positions, ranking.scores, self.name)
 
 
@@ -153,9 +150,7 @@ def get_strategy(name: str, **params: Any) -> Strategy:
         raise InputTypeError(f"strategy name must be a str; got {type(name).__name__}.")
     cls = _REGISTRY.get(name)
     if cls is None:
-        raise UnknownStrategyError(
-            f"unknown strategy {name!r}; valid names: {', '.join(list_strategies())}."
-        )
+        raise UnknownStrategyError(f"unknown strategy {name!r}; valid names: {', '.join(list_strategies())}.")
     fields = [f.name for f in dataclasses.fields(cls) if f.init]
     unknown = sorted(set(params) - set(fields))
     if unknown:

@@ -8,7 +8,14 @@ from typing import ClassVar
 import numpy as np
 
 from activecv._validation import check_positive_int
-from activecv.strategies._base import BatchStrategy, Context, Requirements, check_choice, check_number, register
+from activecv.strategies._base import (
+    BatchStrategy,
+    Context,
+    Requirements,
+    check_choice,
+    check_number,
+    register,
+)
 from activecv.strategies._batchbald import greedy_batchbald
 from activecv.strategies._cluster_margin import cluster_margin_select
 from activecv.strategies._coreset import greedy_kcenter

@@ -27,8 +27,9 @@ BLOCK_ELEMENTS = 2**20
 """Elements of one (configurations x candidates x classes) block: 4 MB of float32, cache-sized."""
 
 
-def _configurations(log_p: np.ndarray, chosen: list[int], num_samples: int, exact: bool,
-                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
+def _configurations(
+    log_p: np.ndarray, chosen: list[int], num_samples: int, exact: bool, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Label configurations of ``chosen``: (log P (M, K), counts (M,) or None when exact).
 
     ``exact``: all C^|chosen| configurations. Otherwise ``K * max(1, num_samples // K)``
@@ -45,15 +46,27 @@ def _configurations(log_p: np.ndarray, chosen: list[int], num_samples: int, exac
     cdf = np.cumsum(np.exp(log_p[chosen]), axis=2).transpose(1, 0, 2)  # (K, |A|, C)
     draws = rng.random((k, per_model, len(chosen), 1))
     labels = np.minimum((draws > cdf[:, None, :, :]).sum(axis=3), c - 1)  # (K, S, |A|)
-    labels, counts = np.unique(labels.reshape(k * per_model, len(chosen)), axis=0, return_counts=True)
+    labels, counts = _merge_duplicates(labels.reshape(k * per_model, len(chosen)))
     table = np.zeros((labels.shape[0], k))
     for column, i in enumerate(chosen):
         table += log_p[i][:, labels[:, column]].T
     return table, counts
 
 
-def _joint_entropies(table: np.ndarray, counts: np.ndarray | None, q_flat: np.ndarray,
-                     c: int) -> np.ndarray:
+def _merge_duplicates(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of ``labels`` (M, t) and their counts.
+
+    Rows are sorted by a 64-bit hash and equal neighbours merged: exact whatever the hash
+    does, since a collision can only leave two equal rows unmerged (same estimate, less saving).
+    """
+    multipliers = np.random.default_rng(0).integers(1, 2**63, size=labels.shape[1], dtype=np.uint64)
+    keys = (labels.astype(np.uint64) * multipliers).sum(axis=1)  # wraps modulo 2^64
+    rows = labels[np.argsort(keys, kind="stable")]
+    starts = np.flatnonzero(np.r_[True, (rows[1:] != rows[:-1]).any(axis=1)])
+    return rows[starts], np.diff(np.r_[starts, rows.shape[0]])
+
+
+def _joint_entropies(table: np.ndarray, counts: np.ndarray | None, q_flat: np.ndarray, c: int) -> np.ndarray:
     """H(y_A, y_n) for every item n, shape (N,): exact (counts None) or sampled."""
     k = table.shape[1]
     log_q = logsumexp(table, axis=1) - np.log(k)  # (M,) log-probability under the mixture
@@ -107,9 +120,7 @@ def greedy_batchbald(
     return np.asarray(chosen, dtype=np.int64), np.asarray(batch_mi)
 
 
-def batchbald(
-    mc_probs: object, budget: int, num_samples: int = 10_000, rng: RngLike = None
-) -> Selection:
+def batchbald(mc_probs: object, budget: int, num_samples: int = 10_000, rng: RngLike = None) -> Selection:
     """Choose a batch greedily by BatchBALD's joint mutual information.
 
     Joint entropies are exact while the chosen set has at most ``num_samples``

@@ -143,9 +143,16 @@ class Pool:
     def iter_chunks(self, names: Sequence[str]) -> Iterator[tuple[int, int, dict[str, np.ndarray]]]:
         """(offset, rows, {name: chunk}) over aligned row chunks of the named inputs.
 
-        With no names (a strategy that needs only the pool size) chunks are empty dicts.
-        Streams set the chunk sizes; arrays are sliced to match.
+        With no names (a strategy that needs only the pool size) chunks are empty dicts and
+        the first input present sets the rows. Streams set the chunk sizes; arrays follow.
         """
+        if not names:
+            if not self._sources:
+                yield from self._iter_array_chunks({})
+                return
+            for offset, rows, _ in self.iter_chunks(tuple(self._sources)[:1]):
+                yield offset, rows, {}
+            return
         sources = {name: self._sources[name] for name in names}
         streams = {name: s for name, s in sources.items() if s.is_stream}
         if not streams:
@@ -176,7 +183,7 @@ class Pool:
             yield offset, rows, out
             offset += rows
         self.n_items = offset
-        for name, source in sources.items():
+        for source in sources.values():
             if not source.is_stream and source.value.shape[0] != offset:
                 raise InputError(
                     f"every input must have one row per pool item; {source.spec.name} has "
@@ -228,4 +235,3 @@ class Pool:
 def _check_trailing(spec: InputSpec, shape: tuple[int, ...]) -> None:
     if any(size < low for size, low in zip(shape[1:], spec.min_trailing, strict=True)):
         raise InputError(f"{spec.name} must have shape {spec.shape}; got {shape}.")
-

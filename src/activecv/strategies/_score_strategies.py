@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -25,11 +24,12 @@ from activecv.strategies._ranking import top_k
 from activecv.strategies._stochastic import MODES, gumbel, log_weights, softrank_log_weights
 from activecv.types import Selection
 
+
 @dataclass(frozen=True)
 class _KernelStrategy(ScoreStrategy):
     """A score that is a pure function of one canonical input (``requires[0][0]``)."""
 
-    kernel: ClassVar[Callable[[np.ndarray], np.ndarray]]
+    kernel: ClassVar[staticmethod[[np.ndarray], np.ndarray]]
 
     def score_chunk(self, chunk: dict[str, np.ndarray], rows: int, rng: np.random.Generator) -> np.ndarray:
         return type(self).kernel(chunk[self.requires[0][0]])

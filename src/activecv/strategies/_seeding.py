@@ -1,6 +1,7 @@
 """k-means++ seeding over points given explicitly or as implicit BADGE gradient embeddings.
 
-BADGE (Ash et al., ICLR 2020; ALGORITHMS.md §7.2) seeds k-means++ on gradient embeddings. The gradient embedding of item x for the last linear layer is ``g = (p - onehot(argmax p)) ⊗ h``
+BADGE (Ash et al., ICLR 2020; ALGORITHMS.md §7.2) seeds k-means++ on gradient embeddings. The
+gradient embedding of item x for the last linear layer is ``g = (p - onehot(argmax p)) ⊗ h``
 with h the penultimate features. It is never materialised from probs + embeddings: with
 ``a = p - onehot``, ``||g_x - g_y||^2 = |a_x|^2 |h_x|^2 + |a_y|^2 |h_y|^2 - 2 (a_x·a_y)(h_x·h_y)``.
 """

@@ -1,0 +1,5 @@
+import sys
+
+from activecv.cli import main
+
+sys.exit(main())

@@ -1,0 +1,46 @@
+"""Shared fixtures: a small pool with every input a strategy can require."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import activecv as acv
+from activecv.strategies._pool import ALIASES
+
+
+def make_pool(n: int = 60, c: int = 4, k: int = 6, d: int = 5, seed: int = 0) -> dict[str, np.ndarray]:
+    """Every canonical input for ``n`` items, with distinct scores (no accidental ties)."""
+    rng = np.random.default_rng(seed)
+    embeddings = rng.normal(size=(n, d))
+    logits = embeddings @ rng.normal(size=(d, c))
+    mc_logits = logits[:, None, :] + rng.normal(scale=1.0, size=(n, k, c))
+
+    def softmax(z: np.ndarray) -> np.ndarray:
+        e = np.exp(z - z.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
+
+    return {
+        "probs": softmax(logits),
+        "mc_probs": softmax(mc_logits),
+        "embeddings": embeddings,
+        "gradient_embeddings": rng.normal(size=(n, c * d)),
+        "cluster_ids": rng.integers(0, 6, size=n),
+    }
+
+
+def inputs_for(name: str, pool: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The pool arrays that satisfy ``name``'s first requirement set (a size hint for random)."""
+    group = acv.get_strategy(name).requirements()[0]
+    inputs = {n: pool[n] for n in group}
+    return inputs or {"probs": pool["probs"]}
+
+
+@pytest.fixture
+def pool() -> dict[str, np.ndarray]:
+    return make_pool()
+
+
+__all__ = ["ALIASES", "inputs_for", "make_pool"]
