@@ -1,38 +1,52 @@
-"""Run one measurement in a fresh process: wall time and the process's peak RSS."""
+"""Run one measurement in a fresh process: wall time and the peak RSS of the timed call."""
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import platform
-import resource
 import time
 from collections.abc import Callable
 from typing import Any
 
 
+def _status_mib(field: str) -> float:
+    with open("/proc/self/status") as handle:
+        line = next(line for line in handle if line.startswith(field + ":"))
+    return int(line.split()[1]) / 1024
+
+
 def _child(fn: Callable[..., Any], args: tuple[Any, ...], queue: Any) -> None:
-    setup = fn(*args)  # returns a zero-argument callable: what is timed
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    run = fn(*args)  # prepares the inputs, returns the zero-argument callable that is timed
+    rss_before = _status_mib("VmRSS")
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")  # reset the RSS high-water mark: the peak below is the call's own
     start = time.perf_counter()
-    result = setup()
+    result = run()
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    queue.put((seconds, peak / 1024, before / 1024, result))
+    queue.put(
+        {
+            "seconds": seconds,
+            "peak_rss_mib": _status_mib("VmHWM"),
+            "rss_before_mib": rss_before,
+            "result": result,
+        }
+    )
 
 
 def measure(fn: Callable[..., Any], *args: Any) -> dict[str, Any]:
     """``fn(*args)`` prepares inputs and returns the callable to time; runs in a new process.
 
-    Returns seconds, peak RSS (MiB) over the whole process, the RSS peak before timing, and
-    the callable's result (which must be picklable).
+    Returns seconds, the process's peak RSS during the call (MiB, inputs included), its RSS
+    just before the call, and the callable's (picklable) result.
     """
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     proc = ctx.Process(target=_child, args=(fn, args, queue))
     proc.start()
-    seconds, peak, before, result = queue.get()
+    out = queue.get()
     proc.join()
-    return {"seconds": seconds, "peak_rss_mib": peak, "setup_rss_mib": before, "result": result}
+    return dict(out)
 
 
 def machine() -> str:
@@ -42,6 +56,4 @@ def machine() -> str:
             cpu = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    import os
-
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"

@@ -1,5 +1,8 @@
+"""``python -m activecv``: the same as the ``activecv`` command."""
+
 import sys
 
 from activecv.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

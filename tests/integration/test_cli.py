@@ -134,46 +134,30 @@ def test_errors_exit_2_with_a_message(example: Path, tmp_path: Path, args: list[
     assert message in done.stderr
 
 
-def test_missing_ids_and_inputs_are_named(tmp_path: Path) -> None:
-    np.savez(tmp_path / "noids.npz", probs=np.full((3, 2), 0.5))
-    done = run(
-        "select",
-        "--predictions",
-        "noids.npz",
-        "--strategy",
-        "entropy",
-        "--budget",
-        "1",
-        "--out",
-        "x.csv",
-        cwd=tmp_path,
-    )
-    assert done.returncode == 2 and "must hold an 'ids' array" in done.stderr
-    save_predictions(tmp_path / "p.npz", ids=np.arange(3), probs=np.full((3, 2), 0.5))
+@pytest.mark.parametrize(
+    ("arrays", "strategy", "message"),
+    [
+        ({"probs": np.full((3, 2), 0.5)}, "entropy", "must hold an 'ids' array"),
+        ({"ids": np.arange(3), "probs": np.full((3, 2), 0.5)}, "bald", "strategy 'bald' requires mc_probs"),
+        (
+            {"ids": np.arange(2), "probs": np.full((3, 2), 0.5)},
+            "entropy",
+            "'ids' has 2 entries but 'probs' has 3 rows",
+        ),
+    ],
+)
+def test_missing_ids_and_inputs_are_named(tmp_path: Path, arrays: dict, strategy: str, message: str) -> None:
+    np.savez(tmp_path / "p.npz", **arrays)
     done = run(
         "select",
         "--predictions",
         "p.npz",
         "--strategy",
-        "bald",
+        strategy,
         "--budget",
         "1",
         "--out",
         "x.csv",
         cwd=tmp_path,
     )
-    assert done.returncode == 2 and "strategy 'bald' requires mc_probs" in done.stderr
-    np.savez(tmp_path / "short.npz", ids=np.arange(2), probs=np.full((3, 2), 0.5))
-    done = run(
-        "select",
-        "--predictions",
-        "short.npz",
-        "--strategy",
-        "entropy",
-        "--budget",
-        "1",
-        "--out",
-        "x.csv",
-        cwd=tmp_path,
-    )
-    assert done.returncode == 2 and "'ids' has 2 entries but 'probs' has 3 rows" in done.stderr
+    assert done.returncode == 2 and message in done.stderr

@@ -138,3 +138,92 @@ def test_bad_strategy_parameters() -> None:
 def test_bad_embeddings() -> None:
     with pytest.raises(ValueError, match="embeddings must be finite"):
         acv.select("coreset", budget=1, embeddings=np.array([[0.0], [np.nan]]))
+
+
+def test_ragged_and_mistyped_inputs() -> None:
+    with pytest.raises(ValueError, match=r"probs must be a rectangular array of shape \(N, C\)"):
+        acv.select("entropy", budget=1, probs=[[0.5, 0.5], [1.0]])
+    with pytest.raises(
+        TypeError, match="labeled must be a boolean mask or integer indices; got dtype float64"
+    ):
+        acv.select("entropy", budget=1, probs=P, labeled=np.array([0.0, 1.0]))
+    with pytest.raises(TypeError, match=r"candidates must be a positive integer; got float 2\.0"):
+        acv.select("entropy", budget=1, probs=P, candidates=2.0)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="strategy name must be a str; got int"):
+        acv.get_strategy(3)  # type: ignore[arg-type]
+
+
+def test_streams_must_stay_aligned() -> None:
+    def stream(sizes: list[int], width: int):
+        for n in sizes:
+            yield np.full((n, width), 1 / width)
+
+    from activecv.strategies._pool import Pool
+
+    misaligned = Pool({"probs": stream([2, 2], 2), "embeddings": stream([3, 1], 4)})
+    with pytest.raises(
+        ValueError, match=r"streamed inputs must yield chunks of equal length in step; got probs: 2"
+    ):
+        list(misaligned.iter_chunks(("probs", "embeddings")))
+    with pytest.raises(
+        ValueError,
+        match="every input must have one row per pool item; embeddings had 5 rows, another input 4",
+    ):
+        acv.select("badge", budget=1, probs=stream([2, 2], 2), embeddings=stream([3, 2], 4))
+    with pytest.raises(ValueError, match="embeddings has 5 rows but the stream had 4"):
+        acv.select("badge", budget=1, probs=stream([2, 2], 2), embeddings=np.ones((5, 3)))
+    with pytest.raises(ValueError, match="candidates needs inputs of known length"):
+        acv.select("entropy", budget=1, probs=stream([2], 2), candidates=1)
+
+
+def test_public_functions_check_their_input() -> None:
+    from activecv.strategies import entropy, softmax, stochastic_sample
+
+    with pytest.raises(ValueError, match=r"probs must have shape \(N, C\) with C >= 2; got \(3, 1\)"):
+        entropy(np.ones((3, 1)))
+    with pytest.raises(ValueError, match=r"logits must have shape \(N, C\) with C >= 2; got \(2, 1\)"):
+        softmax(np.zeros((2, 1)))
+    with pytest.raises(ValueError, match="beta must be a finite number >= 0; got -1"):
+        stochastic_sample(np.ones(3), 1, beta=-1)
+
+
+def test_selection_checks_its_arrays() -> None:
+    with pytest.raises(
+        ValueError, match=r"Selection indices and scores must be 1-D of one length; got \(2,\) and \(3,\)"
+    ):
+        acv.Selection(np.arange(2), np.zeros(3))
+    indices = np.arange(3)
+    acv.Selection(indices, np.zeros(3))
+    indices[0] = 5  # the caller's array stays writable
+
+
+def test_registering_a_name_twice_is_refused() -> None:
+    from activecv.strategies._base import register
+    from activecv.strategies._score_strategies import Entropy
+
+    with pytest.raises(RuntimeError, match="strategy name 'entropy' is empty or already registered"):
+        register(Entropy)
+
+
+def test_missing_extra_names_the_install_line() -> None:
+    from activecv._errors import missing_extra
+
+    error = missing_extra("pyarrow", "parquet")
+    assert isinstance(error, ImportError) and isinstance(error, ActiveCVError)
+    assert "pip install 'activecv[parquet]'" in str(error)
+
+
+def test_cli_param_syntax() -> None:
+    from activecv.cli import _parse_param
+
+    assert _parse_param("beta=2") == ("beta", 2)
+    assert _parse_param("mode=softrank") == ("mode", "softrank")
+    with pytest.raises(ValueError, match="--param must look like key=value; got 'beta'"):
+        _parse_param("beta")
+
+
+def test_an_empty_stream_is_an_empty_pool() -> None:
+    with pytest.raises(EmptyPoolError, match="the pool is empty"):
+        acv.select("entropy", budget=1, probs=iter([]))
+    with pytest.raises(EmptyPoolError, match="the pool is empty: embeddings yielded no rows"):
+        acv.select("coreset", budget=1, embeddings=iter([]))

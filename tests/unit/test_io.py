@@ -61,3 +61,18 @@ def test_truncated_member_is_reported(tmp_path: Path) -> None:
         archive.writestr("probs.npy", data[:-40])
     with pytest.raises(ValueError, match="is truncated"):
         list(PredictionsFile(tmp_path / "cut.npz").stream("probs", 64))
+
+
+def test_parquet_columns_must_be_rectangular_and_complete(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cases = {
+        "ragged": (pa.array([[0.5, 0.5], [1.0]]), "holds lists of unequal length"),
+        "null_row": (pa.array([[0.5, 0.5], None]), "has missing rows"),
+        "null_value": (pa.array([0.5, None]), "has missing values"),
+    }
+    for name, (column, message) in cases.items():
+        pq.write_table(pa.table({"ids": pa.array([0, 1]), "probs": column}), tmp_path / f"{name}.parquet")
+        with pytest.raises(ValueError, match=message):
+            PredictionsFile(tmp_path / f"{name}.parquet").load("probs")

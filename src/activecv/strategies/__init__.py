@@ -10,7 +10,9 @@ from activecv.strategies._base import (
     get_strategy,
     list_strategies,
 )
+from activecv.strategies._batchbald import batchbald
 from activecv.strategies._bayesian import bald, mean_std, predictive_entropy, variation_ratio
+from activecv.strategies._coreset import kcenter_greedy
 from activecv.strategies._ranking import top_k
 from activecv.strategies._stochastic import stochastic_sample
 from activecv.strategies._uncertainty import entropy, least_confidence, margin, ratio, softmax
@@ -20,9 +22,11 @@ __all__ = [
     "ScoreStrategy",
     "Strategy",
     "bald",
+    "batchbald",
     "entropy",
     "format_requirements",
     "get_strategy",
+    "kcenter_greedy",
     "least_confidence",
     "list_strategies",
     "margin",

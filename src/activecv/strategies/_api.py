@@ -92,8 +92,9 @@ def select(
         temperature,
     )
     chosen.inputs_needed(pool)  # a missing input fails before any work
-    if pool.n_items is None and labeled is not None and pool.names == frozenset():
-        pool.n_items = int(np.asarray(labeled).shape[0])
+    mask = np.asarray(labeled) if labeled is not None else None
+    if pool.n_items is None and not pool.names and mask is not None and mask.dtype == bool:
+        pool.n_items = int(mask.shape[0])  # `random` needs only the pool size
     labeled_idx = labeled_positions(labeled, pool.n_items)
     generator = as_rng(rng)
     ctx = Context(labeled_idx, generator, rng_given=rng is not None, progress=progress)

@@ -15,6 +15,7 @@ import numpy as np
 
 from activecv._errors import InputError, InputTypeError, UnknownStrategyError
 from activecv.strategies._pool import ALIASES, Pool
+from activecv.strategies._progress import Progress
 from activecv.strategies._ranking import RunningTopK
 from activecv.types import Selection
 
@@ -100,6 +101,7 @@ class ScoreStrategy(Strategy):
         names = self.inputs_needed(pool)
         random_ties = ctx.rng_given and not self.stochastic
         ranking = RunningTopK(budget, with_tie_keys=random_ties)
+        progress = Progress(f"{self.name} scoring", pool.n_items, ctx.progress)
         for offset, rows, chunk in pool.iter_chunks(names):
             scores = self.score_chunk(chunk, rows, ctx.rng)
             keys = self.keys(scores, ctx.rng)
@@ -107,6 +109,7 @@ class ScoreStrategy(Strategy):
             keep = ctx.unlabeled(offset, rows)
             positions = np.arange(offset, offset + rows, dtype=np.int64)
             ranking.push(keys[keep], scores[keep], positions[keep], None if ties is None else ties[keep])
+            progress.update(offset + rows)
         return Selection(ranking.positions, ranking.scores, self.name)
 
 

@@ -48,8 +48,7 @@ def cluster_margin_select(
     if cluster_ids is not None:
         groups = cluster_ids[pool]
     else:
-        if embeddings is None:
-            raise InputError("cluster_margin needs cluster_ids or embeddings.")
+        assert embeddings is not None  # the strategy's requirements guarantee one of the two
         if pool.shape[0] > max_hac_points:
             raise InputError(
                 f"cluster_margin would cluster {pool.shape[0]} candidates with average linkage, "

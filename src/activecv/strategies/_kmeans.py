@@ -44,8 +44,9 @@ def kmeans(
         sums = np.asarray(members @ x, dtype=np.float64)
         empty = counts == 0
         centres[~empty] = sums[~empty] / counts[~empty, None]
-        for c, far in zip(np.flatnonzero(empty), np.argsort(-d2), strict=False):
-            centres[c] = x[far]
+        if empty.any():
+            for c, far in zip(np.flatnonzero(empty), np.argsort(-d2), strict=False):
+                centres[c] = x[far]
         labels, d2 = assign(x, sq, centres)
         previous, inertia = inertia, d2.sum()
         if previous - inertia <= tol * max(previous, 1e-300):

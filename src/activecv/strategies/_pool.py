@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from activecv._errors import InputError
+from activecv._errors import EmptyPoolError, InputError
 from activecv._validation import as_array, check_finite, check_log_simplex, check_simplex, describe
 from activecv.strategies._chunks import chunk_rows
 from activecv.strategies._uncertainty import _softmax, check_temperature
@@ -33,19 +33,15 @@ class InputSpec:
     kind: str = "float"
 
 
-def _check_finite(chunk: np.ndarray, name: str, offset: int) -> None:
-    check_finite(chunk, name, offset)
-
-
 SPECS: dict[str, InputSpec] = {
     spec.name: spec
     for spec in (
         InputSpec("probs", "probs", "(N, C) with C >= 2", 2, (2,), check_simplex),
-        InputSpec("logits", "probs", "(N, C) with C >= 2", 2, (2,), _check_finite),
+        InputSpec("logits", "probs", "(N, C) with C >= 2", 2, (2,), check_finite),
         InputSpec("mc_probs", "mc_probs", "(N, K, C) with C >= 2", 3, (1, 2), check_simplex),
         InputSpec("mc_log_probs", "mc_probs", "(N, K, C) with C >= 2", 3, (1, 2), check_log_simplex),
-        InputSpec("embeddings", "embeddings", "(N, D)", 2, (1,), _check_finite),
-        InputSpec("gradient_embeddings", "gradient_embeddings", "(N, G)", 2, (1,), _check_finite),
+        InputSpec("embeddings", "embeddings", "(N, D)", 2, (1,), check_finite),
+        InputSpec("gradient_embeddings", "gradient_embeddings", "(N, G)", 2, (1,), check_finite),
         InputSpec("cluster_ids", "cluster_ids", "(N,)", 1, (), None, kind="int"),
     )
 }
@@ -138,6 +134,8 @@ class Pool:
         parts = [chunk[canonical] for _, _, chunk in self.iter_chunks((canonical,))]
         if not source.is_stream and all(np.may_share_memory(p, source.value) for p in parts):
             return source.value
+        if not parts:
+            raise EmptyPoolError(f"the pool is empty: {source.spec.name} yielded no rows.")
         return np.concatenate(parts) if len(parts) != 1 else parts[0]
 
     def iter_chunks(self, names: Sequence[str]) -> Iterator[tuple[int, int, dict[str, np.ndarray]]]:
@@ -182,8 +180,13 @@ class Pool:
                 out[name] = self._convert(source, chunk, offset)
             yield offset, rows, out
             offset += rows
+        if self.n_items is not None and self.n_items != offset:  # another stream was read before
+            raise InputError(
+                f"every input must have one row per pool item; {', '.join(streams)} had {offset} rows, "
+                f"another input {self.n_items}."
+            )
         self.n_items = offset
-        for source in sources.values():
+        for source in self._sources.values():  # arrays not read in this pass too
             if not source.is_stream and source.value.shape[0] != offset:
                 raise InputError(
                     f"every input must have one row per pool item; {source.spec.name} has "
@@ -221,10 +224,6 @@ class Pool:
 
     def subset(self, positions: np.ndarray) -> Pool:
         """The pool restricted to ``positions`` (sorted), for candidate subsampling."""
-        if self.n_items is None:
-            raise InputError(
-                "candidates needs inputs of known length (arrays or memmaps); got a stream of chunks."
-            )
         sub = Pool.__new__(Pool)
         sub._sources = {k: _Source(s.spec, s.value[positions]) for k, s in self._sources.items()}
         sub.temperature = self.temperature

@@ -7,9 +7,12 @@ import time
 
 
 class Progress:
-    """Writes ``label: done/total (elapsed)`` at most once per ``interval`` seconds, and at the end."""
+    """Writes ``label: done/total (elapsed)`` at most once per ``interval`` seconds, and at the end.
 
-    def __init__(self, label: str, total: int, enabled: bool, interval: float = 2.0) -> None:
+    ``total`` None (a stream of unknown length) writes ``label: done items (elapsed)``.
+    """
+
+    def __init__(self, label: str, total: int | None, enabled: bool, interval: float = 2.0) -> None:
         self.label = label
         self.total = total
         self.enabled = enabled
@@ -21,7 +24,8 @@ class Progress:
         if not self.enabled:
             return
         now = time.perf_counter()
-        if done < self.total and now - self.last < self.interval:
+        if (self.total is None or done < self.total) and now - self.last < self.interval:
             return
         self.last = now
-        print(f"{self.label}: {done}/{self.total} ({now - self.start:.1f} s)", file=sys.stderr, flush=True)
+        count = f"{done:,} items" if self.total is None else f"{done:,}/{self.total:,}"
+        print(f"{self.label}: {count} ({now - self.start:.1f} s)", file=sys.stderr, flush=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from activecv._errors import InputError
 from activecv.strategies._distances import squared_distances_to, squared_norms
 from activecv.strategies._progress import Progress
 
@@ -29,8 +28,7 @@ class Points:
         if vectors is not None:
             self.sq = squared_norms(vectors)
             return
-        if probs is None or embeddings is None:
-            raise InputError("BADGE needs gradient_embeddings, or probs together with embeddings.")
+        assert probs is not None and embeddings is not None  # guaranteed by the strategy's requirements
         a = probs.copy()
         a[np.arange(a.shape[0]), a.argmax(axis=1)] -= 1.0
         self.a, self.h = a, embeddings

@@ -69,7 +69,7 @@ def _entropy(p: np.ndarray) -> np.ndarray:
     logp = np.clip(p, EPS, 1.0)
     np.log(logp, out=logp)
     logp *= p
-    return -logp.sum(axis=-1)
+    return 0.0 - logp.sum(axis=-1)  # 0.0 - 0.0 is +0.0, where -(0.0) would print as -0.0
 
 
 def _least_confidence(p: np.ndarray) -> np.ndarray:

@@ -1,0 +1,85 @@
+"""Bar charts of every benchmark, ours beside its baseline: benchmarks/benchmarks.png.
+
+python benchmarks/plot.py    (reads benchmarks/results/*.jsonl; needs matplotlib)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def rows(name: str) -> list[dict]:
+    return [json.loads(line) for line in (RESULTS / f"{name}.jsonl").read_text().splitlines() if line.strip()]
+
+
+def panels() -> list[tuple[str, list[tuple[str, dict]]]]:
+    out = []
+    for row in rows("topk"):
+        out.append(
+            (
+                f"top-1000 {row['strategy']}, 1M x 100",
+                [("activecv", row["activecv"]), ("numpy argsort", row["numpy_baseline"])],
+            )
+        )
+    div = {r["method"]: r for r in rows("diversity")}
+    out.append(
+        (
+            "coreset 1000 of 100k x 512",
+            [("activecv", div["coreset activecv"]), ("textbook", div["coreset textbook baseline"])],
+        )
+    )
+    out.append(
+        (
+            "BADGE 1000 of 50k x 512 x 10",
+            [
+                ("activecv", div["badge activecv (implicit gradients)"]),
+                ("materialised", div["badge materialised gradients"]),
+            ],
+        )
+    )
+    for budget, name in ((10, "batchbald"), (50, "batchbald50")):  # each pair from one run
+        bb = [r for r in rows(name) if r["budget"] == budget]
+        out.append(
+            (f"BatchBALD b={budget}, 10k x 20 x 10", [(r["method"].replace("batchbald_", ""), r) for r in bb])
+        )
+    stream = rows("streaming")[0]
+    out.append(
+        (
+            "entropy top-1000, 10M x 100 on disk",
+            [("activecv stream", stream["activecv_stream"]), ("load + rank", stream["load_then_rank"])],
+        )
+    )
+    return out
+
+
+def main() -> None:
+    data = panels()
+    fig, axes = plt.subplots(2, len(data), figsize=(2.6 * len(data), 5.5))
+    for column, (title, bars) in enumerate(data):
+        labels = [label for label, _ in bars]
+        colors = ["tab:blue"] + ["tab:gray"] * (len(bars) - 1)
+        for row, (key, unit) in enumerate([("seconds", "s"), ("peak_rss_mib", "MiB peak RSS")]):
+            ax = axes[row, column]
+            values = [b[key] for _, b in bars]
+            ax.bar(labels, values, color=colors)
+            for x, v in enumerate(values):
+                ax.annotate(f"{v:.3g}", (x, v), ha="center", va="bottom", fontsize=8)
+            ax.set_ylabel(unit, fontsize=8)
+            ax.tick_params(labelsize=7)
+            if row == 0:
+                ax.set_title(title, fontsize=8)
+    fig.suptitle("activecv (blue) against a baseline in the same run; lower is better", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(Path(__file__).parent / "benchmarks.png", dpi=110)
+
+
+if __name__ == "__main__":
+    main()
