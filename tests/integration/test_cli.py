@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -14,14 +15,16 @@ import activecv as acv
 from activecv.io import load_predictions, save_predictions
 
 
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def run(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``activecv COMMAND`` in a subprocess, as a user types it."""
+    args = shlex.split(command)
     return subprocess.run([sys.executable, "-m", "activecv", *args], cwd=cwd, capture_output=True, text=True)
 
 
 @pytest.fixture(scope="module")
 def example(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("cli") / "example.npz"
-    done = run("example", "--out", str(path), "--n", "600", cwd=path.parent)
+    done = run(f"example --out {path} --n 600", cwd=path.parent)
     assert done.returncode == 0, done.stderr
     return path
 
@@ -44,20 +47,8 @@ def test_select_writes_rank_id_score_matching_the_python_api(
     example: Path, tmp_path: Path, strategy: str
 ) -> None:
     out = tmp_path / "sel.csv"
-    done = run(
-        "select",
-        "--predictions",
-        str(example),
-        "--strategy",
-        strategy,
-        "--budget",
-        "7",
-        "--seed",
-        "3",
-        "--out",
-        str(out),
-        cwd=tmp_path,
-    )
+    command = f"select --predictions {example} --strategy {strategy} --budget 7 --seed 3 --out {out}"
+    done = run(command, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     rows = read_csv(out)
     assert list(rows[0]) == ["rank", "id", "score"]
@@ -75,25 +66,8 @@ def test_select_writes_rank_id_score_matching_the_python_api(
 def test_candidates_and_params(example: Path, tmp_path: Path) -> None:
     out = tmp_path / "sel.csv"
     done = run(
-        "select",
-        "--predictions",
-        str(example),
-        "--strategy",
-        "stochastic",
-        "--param",
-        "base=margin",
-        "--param",
-        "mode=softrank",
-        "--param",
-        "beta=2",
-        "--budget",
-        "5",
-        "--candidates",
-        "100",
-        "--seed",
-        "0",
-        "--out",
-        str(out),
+        f"select --predictions {example} --strategy stochastic --param base=margin --param mode=softrank "
+        f"--param beta=2 --budget 5 --candidates 100 --seed 0 --out {out}",
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
@@ -103,18 +77,7 @@ def test_candidates_and_params(example: Path, tmp_path: Path) -> None:
 def test_parquet_input(tmp_path: Path) -> None:
     probs = np.random.default_rng(0).dirichlet(np.ones(3), 50)
     save_predictions(tmp_path / "p.parquet", ids=np.arange(100, 150), probs=probs)
-    done = run(
-        "select",
-        "--predictions",
-        "p.parquet",
-        "--strategy",
-        "margin",
-        "--budget",
-        "3",
-        "--out",
-        "s.csv",
-        cwd=tmp_path,
-    )
+    done = run("select --predictions p.parquet --strategy margin --budget 3 --out s.csv", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     expected = acv.select("margin", budget=3, probs=probs).indices + 100
     assert [int(r["id"]) for r in read_csv(tmp_path / "s.csv")] == expected.tolist()
@@ -129,7 +92,7 @@ def test_parquet_input(tmp_path: Path) -> None:
     ],
 )
 def test_errors_exit_2_with_a_message(example: Path, tmp_path: Path, args: list[str], message: str) -> None:
-    done = run("select", "--predictions", str(example), "--out", "x.csv", *args, cwd=tmp_path)
+    done = run(f"select --predictions {example} --out x.csv {' '.join(args)}", cwd=tmp_path)
     assert done.returncode == 2
     assert message in done.stderr
 
@@ -148,16 +111,5 @@ def test_errors_exit_2_with_a_message(example: Path, tmp_path: Path, args: list[
 )
 def test_missing_ids_and_inputs_are_named(tmp_path: Path, arrays: dict, strategy: str, message: str) -> None:
     np.savez(tmp_path / "p.npz", **arrays)
-    done = run(
-        "select",
-        "--predictions",
-        "p.npz",
-        "--strategy",
-        strategy,
-        "--budget",
-        "1",
-        "--out",
-        "x.csv",
-        cwd=tmp_path,
-    )
+    done = run(f"select --predictions p.npz --strategy {strategy} --budget 1 --out x.csv", cwd=tmp_path)
     assert done.returncode == 2 and message in done.stderr
