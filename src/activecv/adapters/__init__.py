@@ -1,0 +1,1 @@
+"""Adapters: models in, the arrays the acquisition core takes out."""
