@@ -1,0 +1,6 @@
+"""Labeled image datasets that ship inside packages (offline), and users' image folders."""
+
+from activecv.datasets._bundled import Dataset, list_datasets, load
+from activecv.datasets._folder import load_image_folder
+
+__all__ = ["Dataset", "list_datasets", "load", "load_image_folder"]
