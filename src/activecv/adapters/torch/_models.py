@@ -1,0 +1,92 @@
+"""Models shipped for benchmarks and examples, written here (torchvision is not needed).
+
+Every model names its last linear layer ``fc`` and its penultimate features ``features``, so
+``embed(model, data, "features")`` and ``gradient_embeddings(model, data)`` work unchanged.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class GalCNN(nn.Module):
+    """The MNIST CNN of Gal, Islam & Ghahramani (ICML 2017), with MC-dropout layers.
+
+    conv(32, 4x4)-ReLU-conv(32, 4x4)-ReLU-maxpool(2x2)-dropout(0.25)-dense(128)-ReLU-
+    dropout(0.5)-dense(C).
+    """
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 1, image_size: int = 28) -> None:
+        super().__init__()
+        side = (image_size - 6) // 2
+        self.conv = nn.Sequential(
+            nn.Conv2d(in_channels, 32, 4),
+            nn.ReLU(),
+            nn.Conv2d(32, 32, 4),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Dropout(0.25),
+            nn.Flatten(),
+        )
+        self.features = nn.Sequential(nn.Linear(32 * side * side, 128), nn.ReLU())
+        self.dropout = nn.Dropout(0.5)
+        self.fc = nn.Linear(128, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.dropout(self.features(self.conv(x))))
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 convolutions with batch-norm and an identity (or 1x1) shortcut."""
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(cin, cout, 3, stride, 1, bias=False),
+            nn.BatchNorm2d(cout),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(cout, cout, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(cout),
+        )
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.body(x) + self.shortcut(x))
+
+
+class ResNet(nn.Module):
+    """A CIFAR-style ResNet: 3x3 stem without max-pool, stages of basic blocks, global pooling."""
+
+    def __init__(
+        self, blocks: tuple[int, ...], widths: tuple[int, ...], num_classes: int, in_channels: int
+    ) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [
+            nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False),
+            nn.BatchNorm2d(widths[0]),
+            nn.ReLU(inplace=True),
+        ]
+        cin = widths[0]
+        for stage, (count, width) in enumerate(zip(blocks, widths, strict=True)):
+            for block in range(count):
+                layers.append(BasicBlock(cin, width, 2 if stage > 0 and block == 0 else 1))
+                cin = width
+        self.stages = nn.Sequential(*layers)
+        self.features = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.fc = nn.Linear(cin, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(self.stages(x)))
+
+
+def resnet18_cifar(num_classes: int = 10, in_channels: int = 3) -> ResNet:
+    """ResNet-18 for 32x32 images, as in the LL4AL and core-set CIFAR-10 experiments (11.2 M parameters)."""
+    return ResNet((2, 2, 2, 2), (64, 128, 256, 512), num_classes, in_channels)
+
+
+def small_resnet(num_classes: int = 10, in_channels: int = 1) -> ResNet:
+    """A small ResNet for 28x28 inputs (MNIST-like): three stages of one block, 32-64-128 wide."""
+    return ResNet((1, 1, 1), (32, 64, 128), num_classes, in_channels)

@@ -1,0 +1,165 @@
+"""A small trainer with seed control and callbacks, for the loops activecv runs itself.
+
+Not a framework: the training-time methods are callbacks that also work in a user's own loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from activecv._errors import InputError
+from activecv.strategies._progress import Progress
+
+
+class Callback:
+    """Hooks called by :func:`fit`; override the ones you need."""
+
+    def on_epoch_begin(self, epoch: int) -> None:
+        """Before the first batch of ``epoch``."""
+
+    def on_batch_end(self, indices: torch.Tensor, logits: torch.Tensor, targets: torch.Tensor) -> None:
+        """After each optimisation step: dataset ``indices`` of the batch, its logits and targets."""
+
+    def on_epoch_end(self, epoch: int, record: dict[str, float]) -> None:
+        """After each epoch, with that epoch's metrics."""
+
+
+@dataclass
+class History:
+    """Per-epoch metrics, the best epoch (by validation loss when given) and why training stopped."""
+
+    epochs: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = -1
+    stopped_early: bool = False
+
+
+def _as_tensor(value: Any, name: str) -> torch.Tensor:
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(value)
+    if isinstance(value, torch.Tensor):
+        return value
+    raise InputError(f"{name} must be a numpy array or a torch Tensor; got {type(value).__name__}.")
+
+
+def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> tuple[float, float]:
+    device = next(model.parameters()).device
+    model.eval()
+    loss, correct = 0.0, 0
+    with torch.no_grad():
+        for start in range(0, x.shape[0], batch_size):
+            logits = model(x[start : start + batch_size].to(device))
+            target = y[start : start + batch_size].to(device)
+            loss += float(nn.functional.cross_entropy(logits, target, reduction="sum"))
+            correct += int((logits.argmax(dim=1) == target).sum())
+    return loss / x.shape[0], correct / x.shape[0]
+
+
+def fit(
+    model: nn.Module,
+    x: Any,
+    y: Any,
+    epochs: int = 20,
+    batch_size: int = 64,
+    optimizer: str = "adam",
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    momentum: float = 0.9,
+    schedule: str | None = None,
+    seed: int = 0,
+    validation: tuple[Any, Any] | None = None,
+    patience: int | None = None,
+    callbacks: Sequence[Callback] = (),
+    progress: bool = False,
+) -> History:
+    """Train ``model`` with cross-entropy on ``x`` (N, ...) and integer labels ``y`` (N,).
+
+    Parameters
+    ----------
+    optimizer : {"adam", "sgd"}
+    schedule : {None, "cosine", "step"}
+        Learning-rate schedule over the epochs ("step" divides by 10 at 50% and 75%).
+    seed : int
+        Shuffling and dropout draw from torch's generator seeded here, inside
+        ``torch.random.fork_rng`` so the caller's global RNG state is left untouched.
+    validation : (x_val, y_val), optional
+        Evaluated every epoch; with ``patience``, training stops after that many epochs
+        without a lower validation loss and the best weights are restored.
+    callbacks : sequence of Callback
+        Training-time methods (AUM, learning loss, ...) plug in here.
+    """
+    xs, ys = _as_tensor(x, "x"), _as_tensor(y, "y").long()
+    if xs.shape[0] != ys.shape[0] or xs.shape[0] == 0:
+        raise InputError(
+            f"x and y must have one row per item and at least one; got {xs.shape[0]} and {ys.shape[0]}."
+        )
+    if optimizer not in ("adam", "sgd"):
+        raise InputError(f"optimizer must be 'adam' or 'sgd'; got {optimizer!r}.")
+    if schedule not in (None, "cosine", "step"):
+        raise InputError(f"schedule must be None, 'cosine' or 'step'; got {schedule!r}.")
+    device = next(model.parameters()).device
+    opt: torch.optim.Optimizer = (
+        torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+        if optimizer == "adam"
+        else torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    )
+    scheduler: Any = None
+    if schedule == "cosine":
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+    elif schedule == "step":
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(opt, [epochs // 2, 3 * epochs // 4], gamma=0.1)
+    history = History()
+    best_loss, best_state, waited = float("inf"), None, 0
+    report = Progress("fit", epochs, progress)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for epoch in range(epochs):
+            for callback in callbacks:
+                callback.on_epoch_begin(epoch)
+            model.train()
+            order = torch.randperm(xs.shape[0])
+            total, correct = 0.0, 0
+            for start in range(0, xs.shape[0], batch_size):
+                indices = order[start : start + batch_size]
+                inputs, targets = xs[indices].to(device), ys[indices].to(device)
+                logits = model(inputs)
+                loss = nn.functional.cross_entropy(logits, targets)
+                opt.zero_grad()
+                loss.backward()  # type: ignore[no-untyped-call]
+                opt.step()
+                total += float(loss.detach()) * indices.shape[0]
+                correct += int((logits.argmax(dim=1) == targets).sum())
+                for callback in callbacks:
+                    callback.on_batch_end(indices, logits.detach(), targets)
+            if scheduler is not None:
+                scheduler.step()
+            record = {"epoch": float(epoch), "loss": total / xs.shape[0], "accuracy": correct / xs.shape[0]}
+            if validation is not None:
+                vx, vy = (
+                    _as_tensor(validation[0], "validation x"),
+                    _as_tensor(validation[1], "validation y").long(),
+                )
+                record["val_loss"], record["val_accuracy"] = _evaluate(model, vx, vy, 256)
+            history.epochs.append(record)
+            for callback in callbacks:
+                callback.on_epoch_end(epoch, record)
+            report.update(epoch + 1)
+            monitored = record.get("val_loss", record["loss"])
+            if monitored < best_loss:
+                best_loss, history.best_epoch, waited = monitored, epoch, 0
+                if patience is not None:
+                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            else:
+                waited += 1
+                if patience is not None and waited > patience:
+                    history.stopped_early = True
+                    break
+    if best_state is not None and history.stopped_early:
+        model.load_state_dict(best_state)
+    model.eval()
+    return history
