@@ -3,6 +3,13 @@
 Needs the torch extra (``pip install 'activecv[torch]'``); torchvision is never required.
 """
 
+from activecv.adapters.torch._aum import (
+    AUMTracker,
+    MislabeledReport,
+    find_mislabeled,
+    flag_mislabeled,
+    make_threshold_sets,
+)
 from activecv.adapters.torch._models import GalCNN, ResNet, resnet18_cifar, small_resnet
 from activecv.adapters.torch._predict import (
     embed,
@@ -15,14 +22,19 @@ from activecv.adapters.torch._predict import (
 from activecv.adapters.torch._train import Callback, History, fit
 
 __all__ = [
+    "AUMTracker",
     "Callback",
     "GalCNN",
     "History",
+    "MislabeledReport",
     "ResNet",
     "embed",
     "ensemble_predict",
+    "find_mislabeled",
     "fit",
+    "flag_mislabeled",
     "gradient_embeddings",
+    "make_threshold_sets",
     "mc_predict",
     "predict",
     "predict_logits",
