@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 import activecv as acv
-from activecv.strategies._pool import ALIASES
 
 
 def make_pool(n: int = 60, c: int = 4, k: int = 6, d: int = 5, seed: int = 0) -> dict[str, np.ndarray]:
@@ -43,4 +42,4 @@ def pool() -> dict[str, np.ndarray]:
     return make_pool()
 
 
-__all__ = ["ALIASES", "inputs_for", "make_pool"]
+__all__ = ["inputs_for", "make_pool"]

@@ -115,11 +115,7 @@ def check_log_simplex(chunk: np.ndarray, name: str, offset: int = 0) -> None:
 
 def check_budget(budget: Any) -> int:
     """``budget`` as a positive int."""
-    if isinstance(budget, bool) or not isinstance(budget, numbers.Integral):
-        raise InputTypeError(f"budget must be a positive integer; got {describe(budget)} {budget!r}.")
-    if budget <= 0:
-        raise InputError(f"budget must be a positive integer; got {budget}.")
-    return int(budget)
+    return check_positive_int(budget, "budget")
 
 
 def check_positive_int(value: Any, name: str) -> int:

@@ -41,10 +41,8 @@ def _inputs_for(strategy: Strategy, file: PredictionsFile) -> list[str]:
 
 
 def _cmd_strategies(args: argparse.Namespace) -> int:
-    rows = [
-        (n, format_requirements(get_strategy(n).requirements()), get_strategy(n).description)
-        for n in list_strategies()
-    ]
+    strategies = [get_strategy(n) for n in list_strategies()]
+    rows = [(s.name, format_requirements(s.requirements()), s.description) for s in strategies]
     widths = [max(len(r[i]) for r in rows) for i in (0, 1)]
     print(f"{'name':<{widths[0]}}  {'requires':<{widths[1]}}  description")
     for name, requires, description in rows:

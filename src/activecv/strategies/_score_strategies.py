@@ -164,7 +164,8 @@ class StochasticSampling(ScoreStrategy):
 
     def select(self, pool: Pool, budget: int, ctx: Context) -> Selection:
         if self.mode != "softrank":
-            selection = super().select(pool, budget, ctx)
+            streamed = super().select(pool, budget, ctx)
+            indices, scores = streamed.indices, streamed.scores
         else:  # ranks need every score: O(N) memory
             scores = self.scores(pool, ctx.rng)
             ranked = scores.copy()
@@ -172,10 +173,10 @@ class StochasticSampling(ScoreStrategy):
             keys = softrank_log_weights(ranked, self.beta) + gumbel(ctx.rng, scores.shape[0])
             keys[ctx.labeled] = -np.inf
             chosen = top_k(keys, budget)
-            chosen = chosen[np.isfinite(keys[chosen])]
-            selection = Selection(chosen, scores[chosen])
+            indices = chosen[np.isfinite(keys[chosen])]
+            scores = scores[indices]
         info = {"base": self.base, "mode": self.mode, "beta": self.beta}
-        return Selection(selection.indices, selection.scores, self.name, info)
+        return Selection(indices, scores, self.name, info)
 
 
 @register

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from activecv._errors import InputError
 from activecv._validation import RngLike, as_array, as_rng, check_budget, check_finite
+from activecv.strategies._base import check_choice, check_number
 from activecv.strategies._ranking import top_k
 
 MODES = ("power", "softmax", "softrank")
@@ -73,10 +73,8 @@ def stochastic_sample(
     arr = as_array(scores, "scores", "(N,)", ndim=1).astype(np.float64)
     check_finite(arr, "scores")
     budget = check_budget(budget)
-    if mode not in MODES:
-        raise InputError(f"mode must be one of {', '.join(map(repr, MODES))}; got {mode!r}.")
-    if not (isinstance(beta, (int, float)) and np.isfinite(beta) and beta >= 0):
-        raise InputError(f"beta must be a finite number >= 0; got {beta!r}.")
+    check_choice(mode, "mode", MODES)
+    check_number(beta, "beta", 0)
     generator = as_rng(rng)
     weights = softrank_log_weights(arr, beta) if mode == "softrank" else log_weights(arr, mode, beta)
     return top_k(weights + gumbel(generator, arr.shape[0]), budget)

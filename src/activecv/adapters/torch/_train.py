@@ -102,6 +102,12 @@ def fit(
         raise InputError(f"optimizer must be 'adam' or 'sgd'; got {optimizer!r}.")
     if schedule not in (None, "cosine", "step"):
         raise InputError(f"schedule must be None, 'cosine' or 'step'; got {schedule!r}.")
+    held_out = None
+    if validation is not None:
+        held_out = (
+            _as_tensor(validation[0], "validation x"),
+            _as_tensor(validation[1], "validation y").long(),
+        )
     device = next(model.parameters()).device
     opt: torch.optim.Optimizer = (
         torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
@@ -139,12 +145,8 @@ def fit(
             if scheduler is not None:
                 scheduler.step()
             record = {"epoch": float(epoch), "loss": total / xs.shape[0], "accuracy": correct / xs.shape[0]}
-            if validation is not None:
-                vx, vy = (
-                    _as_tensor(validation[0], "validation x"),
-                    _as_tensor(validation[1], "validation y").long(),
-                )
-                record["val_loss"], record["val_accuracy"] = _evaluate(model, vx, vy, 256)
+            if held_out is not None:
+                record["val_loss"], record["val_accuracy"] = _evaluate(model, *held_out, 256)
             history.epochs.append(record)
             for callback in callbacks:
                 callback.on_epoch_end(epoch, record)
