@@ -27,6 +27,7 @@ def make_pool(n: int = 60, c: int = 4, k: int = 6, d: int = 5, seed: int = 0) ->
         "embeddings": embeddings,
         "gradient_embeddings": rng.normal(size=(n, c * d)),
         "cluster_ids": rng.integers(0, 6, size=n),
+        "predicted_loss": rng.gamma(2.0, size=n),
     }
 
 

@@ -135,6 +135,13 @@ def test_bad_strategy_parameters() -> None:
         acv.get_strategy("cluster_margin", k_m_factor=0.5)
 
 
+def test_bad_predicted_loss() -> None:
+    with pytest.raises(ValueError, match=r"predicted_loss must be finite; got NaN or inf \(first at row 1\)"):
+        acv.select("learning_loss", budget=1, predicted_loss=[0.3, np.nan])
+    with pytest.raises(ValueError, match=r"predicted_loss must have shape \(N,\); got \(2, 1\)"):
+        acv.select("learning_loss", budget=1, predicted_loss=np.ones((2, 1)))
+
+
 def test_bad_embeddings() -> None:
     with pytest.raises(ValueError, match="embeddings must be finite"):
         acv.select("coreset", budget=1, embeddings=np.array([[0.0], [np.nan]]))

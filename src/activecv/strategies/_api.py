@@ -32,6 +32,7 @@ def select(
     embeddings: ArrayOrStream = None,
     gradient_embeddings: ArrayOrStream = None,
     cluster_ids: ArrayOrStream = None,
+    predicted_loss: ArrayOrStream = None,
 ) -> Selection:
     """Choose the ``budget`` items to label next.
 
@@ -62,6 +63,8 @@ def select(
         BADGE gradient embeddings.
     cluster_ids : (N,) int
         Precomputed clusters (Cluster-Margin).
+    predicted_loss : (N,)
+        Output of a learning-loss module (``adapters.torch.predict_loss``).
 
     Every input may be an array, a memory-mapped array, or (for score-based strategies)
     an iterator of row chunks; memory then stays O(chunk + budget).
@@ -88,6 +91,7 @@ def select(
             "embeddings": embeddings,
             "gradient_embeddings": gradient_embeddings,
             "cluster_ids": cluster_ids,
+            "predicted_loss": predicted_loss,
         },
         temperature,
     )
@@ -144,6 +148,7 @@ def score(
     logits: ArrayOrStream = None,
     mc_probs: ArrayOrStream = None,
     mc_log_probs: ArrayOrStream = None,
+    predicted_loss: ArrayOrStream = None,
 ) -> np.ndarray:
     """Per-item scores of a score-based strategy, float64 (N,), higher = label first.
 
@@ -162,7 +167,13 @@ def score(
             f"strategy {chosen.name!r} chooses a batch jointly and has no per-item score; use select()."
         )
     pool = Pool(
-        {"probs": probs, "logits": logits, "mc_probs": mc_probs, "mc_log_probs": mc_log_probs},
+        {
+            "probs": probs,
+            "logits": logits,
+            "mc_probs": mc_probs,
+            "mc_log_probs": mc_log_probs,
+            "predicted_loss": predicted_loss,
+        },
         temperature,
     )
     return chosen.scores(pool, as_rng(rng))

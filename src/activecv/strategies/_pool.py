@@ -43,6 +43,7 @@ SPECS: dict[str, InputSpec] = {
         InputSpec("embeddings", "embeddings", "(N, D)", 2, (1,), check_finite),
         InputSpec("gradient_embeddings", "gradient_embeddings", "(N, G)", 2, (1,), check_finite),
         InputSpec("cluster_ids", "cluster_ids", "(N,)", 1, (), None, kind="int"),
+        InputSpec("predicted_loss", "predicted_loss", "(N,)", 1, (), check_finite),
     )
 }
 ALIASES = {spec.name: spec.canonical for spec in SPECS.values() if spec.name != spec.canonical}

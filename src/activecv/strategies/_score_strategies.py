@@ -109,6 +109,19 @@ class MeanStd(_KernelStrategy):
 
 @register
 @dataclass(frozen=True)
+class LearningLoss(ScoreStrategy):
+    """Rank by the loss a learning-loss module predicts (Yoo & Kweon 2019)."""
+
+    name: ClassVar[str] = "learning_loss"
+    description: ClassVar[str] = "loss predicted by a learning-loss module (Yoo & Kweon 2019)"
+    requires: ClassVar[Requirements] = (("predicted_loss",),)
+
+    def score_chunk(self, chunk: dict[str, np.ndarray], rows: int, rng: np.random.Generator) -> np.ndarray:
+        return np.asarray(chunk["predicted_loss"], dtype=np.float64)
+
+
+@register
+@dataclass(frozen=True)
 class RandomSampling(ScoreStrategy):
     """Uniform sampling without replacement: the baseline every strategy must beat."""
 

@@ -10,6 +10,12 @@ from activecv.adapters.torch._aum import (
     flag_mislabeled,
     make_threshold_sets,
 )
+from activecv.adapters.torch._learning_loss import (
+    LearningLoss,
+    LossPredictionModule,
+    predict_loss,
+    ranking_loss,
+)
 from activecv.adapters.torch._models import GalCNN, ResNet, resnet18_cifar, small_resnet
 from activecv.adapters.torch._predict import (
     embed,
@@ -26,6 +32,8 @@ __all__ = [
     "Callback",
     "GalCNN",
     "History",
+    "LearningLoss",
+    "LossPredictionModule",
     "MislabeledReport",
     "ResNet",
     "embed",
@@ -38,6 +46,8 @@ __all__ = [
     "mc_predict",
     "predict",
     "predict_logits",
+    "predict_loss",
+    "ranking_loss",
     "resnet18_cifar",
     "small_resnet",
 ]

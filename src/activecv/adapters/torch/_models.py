@@ -58,7 +58,10 @@ class BasicBlock(nn.Module):
 
 
 class ResNet(nn.Module):
-    """A CIFAR-style ResNet: 3x3 stem without max-pool, stages of basic blocks, global pooling."""
+    """A CIFAR-style ResNet: 3x3 stem without max-pool, stages of basic blocks, global pooling.
+
+    ``stage_names`` are the module names of each stage's output (the learning-loss layers).
+    """
 
     def __init__(
         self, blocks: tuple[int, ...], widths: tuple[int, ...], num_classes: int, in_channels: int
@@ -69,11 +72,13 @@ class ResNet(nn.Module):
             nn.BatchNorm2d(widths[0]),
             nn.ReLU(inplace=True),
         ]
-        cin = widths[0]
+        cin, stage_names = widths[0], []
         for stage, (count, width) in enumerate(zip(blocks, widths, strict=True)):
             for block in range(count):
                 layers.append(BasicBlock(cin, width, 2 if stage > 0 and block == 0 else 1))
                 cin = width
+            stage_names.append(f"stages.{len(layers) - 1}")
+        self.stage_names = tuple(stage_names)
         self.stages = nn.Sequential(*layers)
         self.features = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.fc = nn.Linear(cin, num_classes)

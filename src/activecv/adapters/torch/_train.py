@@ -23,6 +23,11 @@ class Callback:
     def on_epoch_begin(self, epoch: int) -> None:
         """Before the first batch of ``epoch``."""
 
+    def extra_loss(self, epoch: int, per_sample_loss: torch.Tensor) -> torch.Tensor | None:
+        """A term added to the batch loss before backward (None: nothing), given each item's
+        cross-entropy right after the model's forward pass."""
+        return None
+
     def on_batch_end(self, indices: torch.Tensor, logits: torch.Tensor, targets: torch.Tensor) -> None:
         """After each optimisation step: dataset ``indices`` of the batch, its logits and targets."""
 
@@ -134,11 +139,15 @@ def fit(
                 indices = order[start : start + batch_size]
                 inputs, targets = xs[indices].to(device), ys[indices].to(device)
                 logits = model(inputs)
-                loss = nn.functional.cross_entropy(logits, targets)
+                per_sample = nn.functional.cross_entropy(logits, targets, reduction="none")
+                loss = per_sample.mean()
+                for callback in callbacks:
+                    term = callback.extra_loss(epoch, per_sample)
+                    loss = loss if term is None else loss + term
                 opt.zero_grad()
                 loss.backward()  # type: ignore[no-untyped-call]
                 opt.step()
-                total += float(loss.detach()) * indices.shape[0]
+                total += float(per_sample.detach().sum())
                 correct += int((logits.argmax(dim=1) == targets).sum())
                 for callback in callbacks:
                     callback.on_batch_end(indices, logits.detach(), targets)
