@@ -33,6 +33,8 @@ def test_registry_lists_every_required_strategy() -> None:
         "badge",
         "typiclust",
         "cluster_margin",
+        "learning_loss",
+        "discriminative",
     }
     assert required <= set(NAMES)
     assert NAMES == sorted(NAMES)

@@ -1,4 +1,4 @@
-"""Registered batch strategies: BatchBALD, core-set, BADGE, TypiClust, Cluster-Margin."""
+"""Registered batch strategies: BatchBALD, core-set, BADGE, TypiClust, Cluster-Margin, DAL."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from activecv.strategies._base import (
 from activecv.strategies._batchbald import greedy_batchbald
 from activecv.strategies._cluster_margin import cluster_margin_select
 from activecv.strategies._coreset import greedy_kcenter
+from activecv.strategies._discriminative import discriminative_select, training_settings
 from activecv.strategies._pool import Pool
 from activecv.strategies._progress import Progress
 from activecv.strategies._seeding import Points, kmeans_pp_seeding
@@ -193,3 +194,57 @@ class ClusterMargin(BatchStrategy):
             ctx.rng if ctx.rng_given else None,
         )
         return Selection(indices, scores, self.name)
+
+
+@register
+@dataclass(frozen=True)
+class Discriminative(BatchStrategy):
+    """Discriminative Active Learning (Gissin & Shalev-Shwartz 2019) on embeddings.
+
+    Parameters
+    ----------
+    n_sub : int
+        Mini-queries per batch (20 for learned representations, 10 for raw pixels).
+    sub_ratio : int
+        Unlabeled items drawn per labeled one to train each discriminator (10).
+    hidden, lr, max_epochs, batch_size : optional
+        Discriminator width and Adam settings; by default the reference code's choices for the
+        embedding size (<= 128-d: lr 1e-4, 1000 epochs, batch 128; < 784-d: 2e-4, 500, 1024;
+        pixels: 3e-4, 200, 1024) and width 256 (20 for inputs of <= 20 dimensions).
+    accuracy_stop : float
+        Stop training once an epoch's training accuracy exceeds this (0.98): under-fitting on
+        purpose, so unlabeled items like labeled ones do not look confidently unlabeled.
+    """
+
+    name: ClassVar[str] = "discriminative"
+    description: ClassVar[str] = "labeled-vs-unlabeled MLP discriminator, in mini-queries (Gissin 2019)"
+    requires: ClassVar[Requirements] = (("embeddings",),)
+    stochastic: ClassVar[bool] = True
+    n_sub: int = 20
+    sub_ratio: int = 10
+    hidden: int | None = None
+    lr: float | None = None
+    max_epochs: int | None = None
+    batch_size: int | None = None
+    accuracy_stop: float = 0.98
+
+    def __post_init__(self) -> None:
+        check_positive_int(self.n_sub, "n_sub")
+        check_positive_int(self.sub_ratio, "sub_ratio")
+        for name in ("hidden", "max_epochs", "batch_size"):
+            if getattr(self, name) is not None:
+                check_positive_int(getattr(self, name), name)
+        if self.lr is not None:
+            check_number(self.lr, "lr", 0.0, low_inclusive=False)
+        check_number(self.accuracy_stop, "accuracy_stop", 0.0)
+
+    def select(self, pool: Pool, budget: int, ctx: Context) -> Selection:
+        x = pool.full("embeddings")
+        settings = training_settings(
+            x.shape[1], self.hidden, self.lr, self.max_epochs, self.batch_size, self.accuracy_stop
+        )
+        progress = _progress(self.name, budget, ctx.unlabeled(0, x.shape[0]), ctx)
+        indices, scores, info = discriminative_select(
+            x, ctx.labeled, budget, self.n_sub, self.sub_ratio, settings, ctx.rng, progress
+        )
+        return Selection(indices, scores, self.name, info)
