@@ -9,9 +9,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 import activecv
 from activecv._errors import ActiveCVError, InputError
-from activecv.io import PredictionsFile, make_example_predictions, save_predictions, write_selection_csv
+from activecv.io import (
+    PredictionsFile,
+    make_example_predictions,
+    save_predictions,
+    write_review_csv,
+    write_selection_csv,
+)
 from activecv.strategies import ScoreStrategy, Strategy, format_requirements, get_strategy, list_strategies
 from activecv.strategies._chunks import chunk_rows
 from activecv.strategies._pool import ALIASES, SPECS
@@ -99,6 +107,66 @@ def _cmd_example(args: argparse.Namespace) -> int:
     return 0
 
 
+def _labeled_images(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], list[Any]]:
+    """Images (N, C, H, W), labels, class names and item ids from --dataset or --images."""
+    from activecv import datasets
+
+    if args.images is not None:
+        x, y, names, paths = datasets.load_image_folder(args.images, size=args.size)
+        ids: list[Any] = [str(p.relative_to(args.images)) for p in paths]
+    else:
+        data = datasets.load(args.dataset)
+        x, y, names, ids = data.x_train, data.y_train, data.class_names, list(range(len(data.y_train)))
+    if args.limit is not None:
+        x, y, ids = x[: args.limit], y[: args.limit], ids[: args.limit]
+    x = x[:, None] if x.ndim == 3 else np.moveaxis(x, -1, 1)  # to channels first
+    return np.ascontiguousarray(x, dtype=np.float32), y, names, ids
+
+
+def _cmd_review_labels(args: argparse.Namespace) -> int:
+    import torch
+
+    from activecv.adapters.torch import build_model, find_mislabeled
+    from activecv.datasets import flip_labels
+
+    x, y, names, ids = _labeled_images(args)
+    planted = None
+    if args.noise is not None:
+        y, planted = flip_labels(y, args.noise, len(names), rng=args.seed)
+
+    def make_model(outputs: int) -> torch.nn.Module:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(args.seed)
+            return build_model(args.model, outputs, x.shape[1:])
+
+    report = find_mislabeled(
+        make_model,
+        x,
+        y,
+        len(names),
+        epochs=args.epochs,
+        seed=args.seed,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        progress=not args.quiet,
+    )
+    rows = write_review_csv(args.out, ids, [names[label] for label in y], report.aum, report.flagged)
+    print(f"flagged {rows} of {len(y)} labels as likely wrong; review list (most suspect first): {args.out}")
+    if planted is not None:
+        found = int((report.flagged & planted).sum())
+        precision = found / max(rows, 1)
+        recall = found / max(int(planted.sum()), 1)
+        print(f"planted {int(planted.sum())} flipped labels: precision {precision:.3f}, recall {recall:.3f}")
+    return 0
+
+
+def _size(text: str) -> tuple[int, int]:
+    width, sep, height = text.partition(",")
+    if not sep or not width.isdigit() or not height.isdigit():
+        raise argparse.ArgumentTypeError(f"expected WIDTH,HEIGHT in pixels; got {text!r}")
+    return int(width), int(height)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="activecv", description="Which images to annotate next.")
     parser.add_argument("--version", action="version", version=f"activecv {activecv.__version__}")
@@ -132,6 +200,27 @@ def build_parser() -> argparse.ArgumentParser:
     example.add_argument("--mc-samples", type=int, default=10)
     example.add_argument("--seed", type=int, default=0)
     example.set_defaults(run=_cmd_example)
+
+    review = commands.add_parser(
+        "review-labels",
+        help="list labels that are likely wrong (Area Under the Margin), most suspect first",
+        description="Trains the model twice with threshold samples (Pleiss et al. 2020) and lists the "
+        "labels whose AUM falls below the 99th percentile of the thresholds'. Needs the torch extra.",
+    )
+    source = review.add_mutually_exclusive_group(required=True)
+    source.add_argument("--dataset", help="a bundled dataset (its training split)")
+    source.add_argument("--images", type=Path, help="folder of ROOT/<class>/<image>")
+    review.add_argument("--size", type=_size, help="resize images to WIDTH,HEIGHT")
+    review.add_argument("--limit", type=int, help="use only the first N items")
+    review.add_argument("--noise", type=float, help="flip this fraction of labels first and score the finds")
+    review.add_argument("--model", default="gal_cnn", help="gal_cnn (default), small_resnet, resnet18_cifar")
+    review.add_argument("--epochs", type=int, default=10, help="epochs per training run (default 10)")
+    review.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate, constant (default 1e-3)")
+    review.add_argument("--batch-size", type=int, default=64)
+    review.add_argument("--seed", type=int, default=0)
+    review.add_argument("--out", type=Path, default=Path("review.csv"), help="CSV rank,id,label,aum")
+    review.add_argument("--quiet", action="store_true", help="no progress lines")
+    review.set_defaults(run=_cmd_review_labels)
     return parser
 
 

@@ -205,3 +205,20 @@ def write_selection_csv(path: str | Path, selection: Selection, ids: np.ndarray)
         writer.writerow(["rank", "id", "score"])
         for rank, (item, value) in enumerate(zip(chosen_ids, selection.scores.tolist(), strict=True), 1):
             writer.writerow([rank, item, repr(value)])
+
+
+def write_review_csv(
+    path: str | Path, ids: Sequence[Any], labels: Sequence[str], aum: np.ndarray, flagged: np.ndarray
+) -> int:
+    """Write the flagged items as ``rank,id,label,aum`` rows, lowest AUM (most suspect) first.
+
+    Returns the number of rows written.
+    """
+    order = np.flatnonzero(flagged)
+    order = order[np.argsort(aum[order], kind="stable")]
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["rank", "id", "label", "aum"])
+        for rank, i in enumerate(order.tolist(), 1):
+            writer.writerow([rank, ids[i], labels[i], repr(float(aum[i]))])
+    return int(order.shape[0])

@@ -16,7 +16,14 @@ from activecv.adapters.torch._learning_loss import (
     predict_loss,
     ranking_loss,
 )
-from activecv.adapters.torch._models import GalCNN, ResNet, resnet18_cifar, small_resnet
+from activecv.adapters.torch._models import (
+    MODEL_NAMES,
+    GalCNN,
+    ResNet,
+    build_model,
+    resnet18_cifar,
+    small_resnet,
+)
 from activecv.adapters.torch._predict import (
     embed,
     ensemble_predict,
@@ -25,9 +32,11 @@ from activecv.adapters.torch._predict import (
     predict,
     predict_logits,
 )
+from activecv.adapters.torch._select import select, strategy_inputs
 from activecv.adapters.torch._train import Callback, History, fit
 
 __all__ = [
+    "MODEL_NAMES",
     "AUMTracker",
     "Callback",
     "GalCNN",
@@ -36,6 +45,7 @@ __all__ = [
     "LossPredictionModule",
     "MislabeledReport",
     "ResNet",
+    "build_model",
     "embed",
     "ensemble_predict",
     "find_mislabeled",
@@ -49,5 +59,7 @@ __all__ = [
     "predict_loss",
     "ranking_loss",
     "resnet18_cifar",
+    "select",
     "small_resnet",
+    "strategy_inputs",
 ]

@@ -6,8 +6,12 @@ Every model names its last linear layer ``fc`` and its penultimate features ``fe
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
+
+from activecv._errors import InputError
 
 
 class GalCNN(nn.Module):
@@ -95,3 +99,20 @@ def resnet18_cifar(num_classes: int = 10, in_channels: int = 3) -> ResNet:
 def small_resnet(num_classes: int = 10, in_channels: int = 1) -> ResNet:
     """A small ResNet for 28x28 inputs (MNIST-like): three stages of one block, 32-64-128 wide."""
     return ResNet((1, 1, 1), (32, 64, 128), num_classes, in_channels)
+
+
+MODEL_NAMES = ("gal_cnn", "small_resnet", "resnet18_cifar")
+
+
+def build_model(name: str, num_classes: int, image_shape: Sequence[int]) -> nn.Module:
+    """A fresh shipped model by name for images of ``image_shape`` (channels, height, width)."""
+    channels, height, width = image_shape
+    if name == "gal_cnn":
+        if height != width:
+            raise InputError(f"gal_cnn needs square images; got {height}x{width}. Use small_resnet.")
+        return GalCNN(num_classes, channels, height)
+    if name == "small_resnet":
+        return small_resnet(num_classes, channels)
+    if name == "resnet18_cifar":
+        return resnet18_cifar(num_classes, channels)
+    raise InputError(f"model must be one of {', '.join(MODEL_NAMES)}; got {name!r}.")
