@@ -57,17 +57,45 @@ def panels() -> list[tuple[str, list[tuple[str, dict]]]]:
             [("activecv stream", stream["activecv_stream"]), ("load + rank", stream["load_then_rank"])],
         )
     )
+    torch_rows = {(r["method"], r["model"]): r for r in rows("torch")}
+    out.append(
+        (
+            "MC dropout K=20, 5k MNIST, Gal CNN",
+            [
+                ("mc_predict", torch_rows["mc_predict consistent, K=20", "gal_cnn"]),
+                ("20 x predict", torch_rows["20 x predict", "gal_cnn"]),
+            ],
+        )
+    )
+    for model in ("gal_cnn", "small_resnet"):  # autograd ran on a subset: seconds per 5,000 images
+        pair = [
+            ("closed form", torch_rows["gradient_embeddings closed form", model]),
+            ("autograd", torch_rows["gradient_embeddings per-sample autograd", model]),
+        ]
+        out.append(
+            (
+                f"BADGE grad. emb., s per 5k, {model}",
+                [(label, dict(r, seconds=5000 / r["images_per_s"])) for label, r in pair],
+            )
+        )
     return out
 
 
 def main() -> None:
     data = panels()
-    fig, axes = plt.subplots(2, len(data), figsize=(2.6 * len(data), 5.5))
-    for column, (title, bars) in enumerate(data):
+    columns = 5
+    blocks = -(-len(data) // columns)  # each block: a row of times over a row of memory
+    fig, axes = plt.subplots(2 * blocks, columns, figsize=(2.8 * columns, 5.0 * blocks), squeeze=False)
+    for unused in range(len(data), blocks * columns):
+        block, column = divmod(unused, columns)
+        axes[2 * block, column].set_visible(False)
+        axes[2 * block + 1, column].set_visible(False)
+    for index, (title, bars) in enumerate(data):
+        block, column = divmod(index, columns)
         labels = [label for label, _ in bars]
         colors = ["tab:blue"] + ["tab:gray"] * (len(bars) - 1)
         for row, (key, unit) in enumerate([("seconds", "s"), ("peak_rss_mib", "MiB peak RSS")]):
-            ax = axes[row, column]
+            ax = axes[2 * block + row, column]
             values = [b[key] for _, b in bars]
             ax.bar(labels, values, color=colors)
             for x, v in enumerate(values):
