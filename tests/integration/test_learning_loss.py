@@ -56,6 +56,8 @@ def test_module_shapes_and_errors() -> None:
         LossPredictionModule(())
     with pytest.raises(ValueError, match="layer 'nope' is not a module"):
         LearningLoss(GalCNN(), ["nope"])
+    with pytest.raises(ValueError, match="optimizer must be 'adam' or 'sgd'; got 'rmsprop'"):
+        LearningLoss(GalCNN(), ["features"], optimizer="rmsprop")
 
 
 def _backbone_gradient(epoch: int, detach_after: int | None) -> float:

@@ -115,3 +115,11 @@ def test_cold_start_begins_uniformly() -> None:
 def test_bad_parameters(params: dict, message: str) -> None:
     with pytest.raises(acv.ActiveCVError, match=message):
         acv.get_strategy("discriminative", **params)
+
+
+def test_probabilities_saturate_without_overflow() -> None:
+    model = Discriminator(dim=2, hidden=3, rng=np.random.default_rng(0))
+    model.biases[-1][:] = [0.0, 1e4]  # logit gap far beyond exp's float64 range
+    np.testing.assert_array_equal(model.prob_unlabeled(np.zeros((2, 2), np.float32)), [1.0, 1.0])
+    model.biases[-1][:] = [1e4, 0.0]
+    np.testing.assert_array_equal(model.prob_unlabeled(np.zeros((2, 2), np.float32)), [0.0, 0.0])

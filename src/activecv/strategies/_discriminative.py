@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 import numpy as np
+from scipy.special import expit
 
 from activecv.strategies._progress import Progress
 from activecv.strategies._ranking import top_k
@@ -95,7 +96,7 @@ class Discriminator:
         out = []
         for start in range(0, x.shape[0], batch):
             logits = self._forward(x[start : start + batch])[-1].astype(np.float64)
-            out.append(1.0 / (1.0 + np.exp(logits[:, 0] - logits[:, 1])))
+            out.append(expit(logits[:, 1] - logits[:, 0]))  # 2-way softmax, overflow-free
         return np.concatenate(out) if out else np.empty(0)
 
     def gradients(

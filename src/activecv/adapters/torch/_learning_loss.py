@@ -16,7 +16,7 @@ from torch import nn
 
 from activecv._errors import InputError
 from activecv.adapters.torch._predict import _eval_mode, _forward_all, _module
-from activecv.adapters.torch._train import Callback
+from activecv.adapters.torch._train import Callback, make_optimizer
 
 
 def _global_average(feature: torch.Tensor) -> torch.Tensor:
@@ -126,16 +126,10 @@ class LearningLoss(Callback):
     ) -> None:
         if isinstance(layers, str) or len(layers) == 0:
             raise InputError(f"layers must be a non-empty sequence of module names; got {layers!r}.")
-        if optimizer not in ("adam", "sgd"):
-            raise InputError(f"optimizer must be 'adam' or 'sgd'; got {optimizer!r}.")
         self.model, self.layers, self.hidden = model, tuple(layers), hidden
         self.weight, self.margin, self.detach_after = weight, margin, detach_after
-        self._optimizer_args: dict[str, Any] = {
-            "name": optimizer,
-            "lr": lr,
-            "momentum": momentum,
-            "weight_decay": weight_decay,
-        }
+        self._optimizer_settings = (optimizer, lr, momentum, weight_decay)
+        make_optimizer(optimizer, [nn.Parameter(torch.zeros(1))], lr, momentum, weight_decay)  # fail early
         self._captured: list[torch.Tensor | None] = [None] * len(self.layers)
         self._handles = [
             _module(model, name).register_forward_hook(self._capture(i)) for i, name in enumerate(self.layers)
@@ -154,15 +148,8 @@ class LearningLoss(Callback):
 
     def _build(self, channels: Sequence[int], device: torch.device) -> None:
         self.module = LossPredictionModule(channels, self.hidden).to(device)
-        args = self._optimizer_args
-        params = self.module.parameters()
-        self.optimizer = (
-            torch.optim.Adam(params, lr=args["lr"], weight_decay=args["weight_decay"])
-            if args["name"] == "adam"
-            else torch.optim.SGD(
-                params, lr=args["lr"], momentum=args["momentum"], weight_decay=args["weight_decay"]
-            )
-        )
+        name, lr, momentum, weight_decay = self._optimizer_settings
+        self.optimizer = make_optimizer(name, self.module.parameters(), lr, momentum, weight_decay)
 
     def _take_features(self) -> list[torch.Tensor]:
         """The captured outputs of the latest forward pass; released here to free the graph."""

@@ -5,7 +5,7 @@ Not a framework: the training-time methods are callbacks that also work in a use
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +65,17 @@ def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: in
     return loss / x.shape[0], correct / x.shape[0]
 
 
+def make_optimizer(
+    name: str, params: Iterable[nn.Parameter], lr: float, momentum: float, weight_decay: float
+) -> torch.optim.Optimizer:
+    """Adam (``momentum`` unused) or SGD with momentum."""
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    raise InputError(f"optimizer must be 'adam' or 'sgd'; got {name!r}.")
+
+
 def fit(
     model: nn.Module,
     x: Any,
@@ -103,8 +114,6 @@ def fit(
         raise InputError(
             f"x and y must have one row per item and at least one; got {xs.shape[0]} and {ys.shape[0]}."
         )
-    if optimizer not in ("adam", "sgd"):
-        raise InputError(f"optimizer must be 'adam' or 'sgd'; got {optimizer!r}.")
     if schedule not in (None, "cosine", "step"):
         raise InputError(f"schedule must be None, 'cosine' or 'step'; got {schedule!r}.")
     held_out = None
@@ -114,11 +123,7 @@ def fit(
             _as_tensor(validation[1], "validation y").long(),
         )
     device = next(model.parameters()).device
-    opt: torch.optim.Optimizer = (
-        torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-        if optimizer == "adam"
-        else torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
-    )
+    opt = make_optimizer(optimizer, model.parameters(), lr, momentum, weight_decay)
     scheduler: Any = None
     if schedule == "cosine":
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
