@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -160,6 +161,59 @@ def _cmd_review_labels(args: argparse.Namespace) -> int:
     return 0
 
 
+def _seeds(text: str) -> tuple[int, ...]:
+    """``3`` means seeds 0, 1, 2; ``4,7`` means exactly those."""
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a count (3) or a list of seeds (0,1,2); got {text!r}"
+        ) from None
+    return tuple(range(values[0])) if len(values) == 1 else values
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers; got {text!r}") from None
+
+
+_SIM_SETTINGS = (
+    "dataset", "images", "features", "image_size", "limit", "model", "initial", "initial_mode", "budget",
+    "rounds", "seeds", "candidates", "retrain", "train_steps", "epochs", "batch_size", "lr", "mc_samples",
+    "targets",
+)  # fmt: skip
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from activecv.sim import preset, simulate
+
+    overrides: dict[str, Any] = {k: getattr(args, k) for k in _SIM_SETTINGS if getattr(args, k) is not None}
+    if args.images is not None or args.features is not None:
+        overrides["dataset"] = None
+    if args.strategies is not None:
+        overrides["strategies"] = tuple(s for s in args.strategies.split(",") if s)
+    params: dict[str, dict[str, Any]] = {}
+    for text in args.param:
+        key, value = _parse_param(text)
+        strategy, dot, name = key.partition(".")
+        if not dot or not name:
+            raise InputError(f"--param for simulate must look like strategy.key=value; got {text!r}.")
+        params.setdefault(strategy, {})[name] = value
+    if params:
+        overrides["strategy_params"] = params
+    config = preset(args.preset, **overrides)
+    result = simulate(config, args.out, workers=args.workers, progress=not args.quiet)
+    summary = result.summary
+    if summary.recommended is not None:
+        print(f"recommended: {summary.recommended} (AUBC {summary.margin:+.4f} over random)")
+    else:
+        print("no strategy beat random by more than one seed standard deviation")
+    print(f"report: {result.report}")
+    return 0
+
+
 def _size(text: str) -> tuple[int, int]:
     width, sep, height = text.partition(",")
     if not sep or not width.isdigit() or not height.isdigit():
@@ -221,6 +275,47 @@ def build_parser() -> argparse.ArgumentParser:
     review.add_argument("--out", type=Path, default=Path("review.csv"), help="CSV rank,id,label,aum")
     review.add_argument("--quiet", action="store_true", help="no progress lines")
     review.set_defaults(run=_cmd_review_labels)
+
+    from activecv.sim._config import PRESETS  # numpy-only module: safe without the sim extra
+
+    sim = commands.add_parser(
+        "simulate",
+        help="simulate annotation rounds on labeled data: which strategy beats random here?",
+        description="Runs every strategy (and random) for several seeds on data that is already labeled, "
+        "and writes learning curves, a results table and a report. Settings not given come from the "
+        "preset. Needs the sim extra.",
+    )
+    sim.add_argument("--preset", default="quick-mnist", choices=list(PRESETS), help="default: quick-mnist")
+    data = sim.add_mutually_exclusive_group()
+    data.add_argument("--dataset", help="a bundled dataset: mnist5k, digits, animal_shapes")
+    data.add_argument("--images", help="your labeled images, ROOT/<class>/<image>")
+    data.add_argument("--features", help=".npz with embeddings (N, D) and labels (N,)")
+    sim.add_argument("--image-size", type=_size, help="resize images to WIDTH,HEIGHT")
+    sim.add_argument("--limit", type=int, help="use only the first N pool items")
+    sim.add_argument("--model", help="gal_cnn, small_resnet, resnet18_cifar, mlp, or module:callable")
+    sim.add_argument("--strategies", help="comma-separated names; random is always added")
+    sim.add_argument("--param", action="append", default=[], metavar="STRATEGY.KEY=VALUE")
+    sim.add_argument("--initial", type=int, help="initial labeled items")
+    sim.add_argument("--initial-mode", choices=["random", "balanced"])
+    sim.add_argument("--budget", type=int, help="items labeled per round")
+    sim.add_argument("--rounds", type=int, help="acquisition rounds")
+    sim.add_argument("--seeds", type=_seeds, help="a count (3) or a list (0,1,2)")
+    sim.add_argument(
+        "--candidates", type=int, help="select from a random subset of this many unlabeled items"
+    )
+    sim.add_argument("--retrain", choices=["scratch", "warm"])
+    sim.add_argument("--train-steps", type=int, help="optimizer steps per round (at least one epoch)")
+    sim.add_argument("--epochs", type=int, help="epochs per round instead of --train-steps")
+    sim.add_argument("--batch-size", type=int)
+    sim.add_argument("--lr", type=float)
+    sim.add_argument("--mc-samples", type=int, help="MC-dropout passes for Bayesian strategies")
+    sim.add_argument("--targets", type=_floats, help="accuracies to report labels-to-reach for (0.9,0.95)")
+    sim.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1), help="parallel processes")
+    sim.add_argument(
+        "--out", type=Path, default=Path("simulation"), help="output directory (default simulation)"
+    )
+    sim.add_argument("--quiet", action="store_true", help="no progress lines")
+    sim.set_defaults(run=_cmd_simulate)
     return parser
 
 

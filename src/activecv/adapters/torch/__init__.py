@@ -18,6 +18,7 @@ from activecv.adapters.torch._learning_loss import (
 )
 from activecv.adapters.torch._models import (
     MODEL_NAMES,
+    FeatureMLP,
     GalCNN,
     ResNet,
     build_model,
@@ -39,6 +40,7 @@ __all__ = [
     "MODEL_NAMES",
     "AUMTracker",
     "Callback",
+    "FeatureMLP",
     "GalCNN",
     "History",
     "LearningLoss",

@@ -6,6 +6,7 @@ Every model names its last linear layer ``fc`` and its penultimate features ``fe
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 
 import torch
@@ -101,18 +102,57 @@ def small_resnet(num_classes: int = 10, in_channels: int = 1) -> ResNet:
     return ResNet((1, 1, 1), (32, 64, 128), num_classes, in_channels)
 
 
-MODEL_NAMES = ("gal_cnn", "small_resnet", "resnet18_cifar")
+class FeatureMLP(nn.Module):
+    """For precomputed features (N, D): Linear-ReLU (``features``), dropout, Linear (``fc``)."""
+
+    def __init__(self, dim: int, num_classes: int = 10, hidden: int = 256, dropout: float = 0.5) -> None:
+        super().__init__()
+        self.features = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU())
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(hidden, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.dropout(self.features(x)))
 
 
-def build_model(name: str, num_classes: int, image_shape: Sequence[int]) -> nn.Module:
-    """A fresh shipped model by name for images of ``image_shape`` (channels, height, width)."""
-    channels, height, width = image_shape
+MODEL_NAMES = ("gal_cnn", "small_resnet", "resnet18_cifar", "mlp")
+
+
+def build_model(name: str, num_classes: int, input_shape: Sequence[int]) -> nn.Module:
+    """A fresh model for inputs of ``input_shape``: (channels, height, width) for images, (D,)
+    for feature vectors.
+
+    ``name`` is a shipped model (``MODEL_NAMES``) or ``"module:callable"``, a factory of yours
+    called as ``factory(num_classes, input_shape)``.
+    """
+    if ":" in name:
+        module_name, _, attribute = name.partition(":")
+        try:
+            factory = getattr(importlib.import_module(module_name), attribute)
+        except (ImportError, AttributeError) as exc:
+            raise InputError(
+                f"model {name!r}: cannot load {attribute!r} from {module_name!r} ({exc})."
+            ) from None
+        model = factory(num_classes, tuple(input_shape))
+        if not isinstance(model, nn.Module):
+            raise InputError(
+                f"model factory {name!r} must return a torch nn.Module; got {type(model).__name__}."
+            )
+        return model
+    if name not in MODEL_NAMES:
+        raise InputError(f"model must be one of {', '.join(MODEL_NAMES)} or 'module:callable'; got {name!r}.")
+    if len(input_shape) == 1 or name == "mlp":
+        if name != "mlp" or len(input_shape) != 1:
+            raise InputError(
+                f"model {name!r} does not fit inputs of shape {tuple(input_shape)}; "
+                "use mlp for feature vectors (D,) and an image model for (C, H, W)."
+            )
+        return FeatureMLP(input_shape[0], num_classes)
+    channels, height, width = input_shape
     if name == "gal_cnn":
         if height != width:
             raise InputError(f"gal_cnn needs square images; got {height}x{width}. Use small_resnet.")
         return GalCNN(num_classes, channels, height)
     if name == "small_resnet":
         return small_resnet(num_classes, channels)
-    if name == "resnet18_cifar":
-        return resnet18_cifar(num_classes, channels)
-    raise InputError(f"model must be one of {', '.join(MODEL_NAMES)}; got {name!r}.")
+    return resnet18_cifar(num_classes, channels)

@@ -65,6 +65,19 @@ def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: in
     return loss / x.shape[0], correct / x.shape[0]
 
 
+def flip_crop(x: torch.Tensor, pad: int = 4) -> torch.Tensor:
+    """Standard CIFAR augmentation of an image batch (B, C, H, W): random horizontal flip, then
+    a random crop of the original size from the image zero-padded by ``pad`` pixels."""
+    batch, _, height, width = x.shape
+    flipped = torch.rand(batch) < 0.5
+    x = torch.where(flipped.to(x.device)[:, None, None, None], x.flip(3), x)
+    padded = nn.functional.pad(x, (pad, pad, pad, pad))
+    offsets = torch.randint(0, 2 * pad + 1, (batch, 2)).tolist()
+    return torch.stack(
+        [padded[i, :, dy : dy + height, dx : dx + width] for i, (dy, dx) in enumerate(offsets)]
+    )
+
+
 def make_optimizer(
     name: str, params: Iterable[nn.Parameter], lr: float, momentum: float, weight_decay: float
 ) -> torch.optim.Optimizer:
@@ -90,6 +103,7 @@ def fit(
     seed: int = 0,
     validation: tuple[Any, Any] | None = None,
     patience: int | None = None,
+    augment: bool = False,
     callbacks: Sequence[Callback] = (),
     progress: bool = False,
 ) -> History:
@@ -106,6 +120,8 @@ def fit(
     validation : (x_val, y_val), optional
         Evaluated every epoch; with ``patience``, training stops after that many epochs
         without a lower validation loss and the best weights are restored.
+    augment : bool
+        Random horizontal flips and 4-pixel-padded random crops of each training batch.
     callbacks : sequence of Callback
         Training-time methods (AUM, learning loss, ...) plug in here.
     """
@@ -143,6 +159,8 @@ def fit(
             for start in range(0, xs.shape[0], batch_size):
                 indices = order[start : start + batch_size]
                 inputs, targets = xs[indices].to(device), ys[indices].to(device)
+                if augment:
+                    inputs = flip_crop(inputs)
                 logits = model(inputs)
                 per_sample = nn.functional.cross_entropy(logits, targets, reduction="none")
                 loss = per_sample.mean()

@@ -1,0 +1,23 @@
+"""Simulated annotation rounds on labeled data: which strategy beats random here, and by how much.
+
+Needs the ``sim`` extra (torch, the bundled datasets, matplotlib).
+"""
+
+from activecv.sim._config import PRESETS, SimulationConfig, preset
+from activecv.sim._data import SimulationData, load_simulation_data
+from activecv.sim._report import Summary, aubc, labels_to_reach, summarize
+from activecv.sim._runner import SimulationResult, simulate
+
+__all__ = [
+    "PRESETS",
+    "SimulationConfig",
+    "SimulationData",
+    "SimulationResult",
+    "Summary",
+    "aubc",
+    "labels_to_reach",
+    "load_simulation_data",
+    "preset",
+    "simulate",
+    "summarize",
+]

@@ -1,0 +1,173 @@
+"""What one simulation runs: data, model, strategies, rounds, seeds; and the named presets."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from activecv._errors import InputError, InputTypeError
+from activecv._validation import check_positive_int
+from activecv.strategies import get_strategy
+
+BASELINE = "random"
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """A pool-based simulation on labeled data (ALGORITHMS.md §0.4).
+
+    Data: a bundled ``dataset``, or ``images`` (a folder ROOT/<class>/<image>), or ``features``
+    (an ``.npz`` with ``embeddings (N, D)`` and ``labels (N,)``); a stratified ``test_fraction``
+    is held out for evaluation. ``rounds`` acquisitions of ``budget`` items follow an initial
+    set of ``initial`` items (``initial_mode`` "random" or "balanced" over classes), identical
+    for every strategy of a seed. Each round trains ``model`` ("scratch": a fresh model with the
+    same initial weights for every strategy, or "warm": continue from the last round) for
+    ``train_steps`` optimizer steps (at least one epoch), then measures test accuracy.
+    ``random`` is always run as the baseline.
+    """
+
+    dataset: str | None = "mnist5k"
+    images: str | None = None
+    features: str | None = None
+    image_size: tuple[int, int] | None = None
+    limit: int | None = None
+    test_fraction: float = 0.2
+    model: str = "gal_cnn"
+    strategies: tuple[str, ...] = ("random", "entropy", "margin", "bald")
+    strategy_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    initial: int = 20
+    initial_mode: str = "balanced"
+    budget: int = 10
+    rounds: int = 10
+    seeds: tuple[int, ...] = (0, 1, 2)
+    candidates: int | None = None
+    retrain: str = "scratch"
+    train_steps: int = 300
+    epochs: int | None = None
+    batch_size: int = 32
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    schedule: str | None = None
+    augment: bool = False
+    mc_samples: int = 20
+    embedding_layer: str = "features"
+    loss_layers: tuple[str, ...] | None = None
+    targets: tuple[float, ...] = (0.9, 0.95)
+
+    def __post_init__(self) -> None:
+        sources = [s for s in (self.images, self.features) if s is not None]
+        if len(sources) > 1:
+            raise InputError("pass one data source: dataset, images or features; got images and features.")
+        if sources:
+            object.__setattr__(self, "dataset", None)
+        elif self.dataset is None:
+            raise InputError(
+                "pass a data source: dataset (bundled name), images (folder) or features (.npz)."
+            )
+        strategies = tuple(dict.fromkeys((BASELINE, *self.strategies)))  # baseline first, no repeats
+        object.__setattr__(self, "strategies", strategies)
+        object.__setattr__(self, "seeds", tuple(self.seeds))
+        object.__setattr__(self, "targets", tuple(self.targets))
+        for name in strategies:
+            get_strategy(name, **self.strategy_params.get(name, {}))  # unknown names fail here
+        unknown = sorted(set(self.strategy_params) - set(strategies))
+        if unknown:
+            raise InputError(f"strategy_params names strategies not in the run: {', '.join(unknown)}.")
+        for name in ("initial", "budget", "rounds", "train_steps", "batch_size", "mc_samples"):
+            check_positive_int(getattr(self, name), name)
+        for name in ("candidates", "limit", "epochs"):
+            if getattr(self, name) is not None:
+                check_positive_int(getattr(self, name), name)
+        if not self.seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in self.seeds):
+            raise InputTypeError(f"seeds must be a non-empty sequence of ints; got {self.seeds!r}.")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise InputError(f"seeds must be distinct; got {self.seeds!r}.")
+        if self.initial_mode not in ("random", "balanced"):
+            raise InputError(f"initial_mode must be 'random' or 'balanced'; got {self.initial_mode!r}.")
+        if self.retrain not in ("scratch", "warm"):
+            raise InputError(f"retrain must be 'scratch' or 'warm'; got {self.retrain!r}.")
+        if not all(0.0 < t <= 1.0 for t in self.targets):
+            raise InputError(f"targets must be accuracies in (0, 1]; got {self.targets!r}.")
+        if not 0.0 < self.test_fraction < 1.0:
+            raise InputError(f"test_fraction must be in (0, 1); got {self.test_fraction!r}.")
+
+    def to_json(self) -> str:
+        """Canonical JSON: equal configurations give equal text (used to resume safely)."""
+        return json.dumps(dataclasses.asdict(self), sort_keys=True, indent=1)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> SimulationConfig:
+        """From JSON-like values (lists become tuples)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise InputError(
+                f"unknown simulation settings: {', '.join(unknown)}; valid: {', '.join(sorted(names))}."
+            )
+        converted: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+        return cls(**converted)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # The command's default: a few minutes on a 2-core CPU.
+    "quick-mnist": {
+        "dataset": "mnist5k",
+        "model": "gal_cnn",
+        "strategies": ("random", "entropy", "margin", "bald"),
+        "initial": 20,
+        "budget": 20,
+        "rounds": 6,
+        "seeds": (0, 1, 2),
+        "candidates": 1000,
+        "train_steps": 150,
+        "mc_samples": 10,
+        "targets": (0.8, 0.85, 0.9),
+    },
+    # Gal, Islam & Ghahramani 2017 adapted to the bundled 4,000-image pool: 20 class-balanced
+    # initial images, +10 per acquisition from a random subset of the pool, the dropout CNN.
+    "gal2017-mnist": {
+        "dataset": "mnist5k",
+        "model": "gal_cnn",
+        "strategies": ("random", "entropy", "margin", "bald", "batchbald", "coreset", "badge"),
+        "initial": 20,
+        "initial_mode": "balanced",
+        "budget": 10,
+        "rounds": 30,
+        "seeds": (0, 1, 2),
+        "candidates": 2000,
+        "train_steps": 200,
+        "mc_samples": 20,
+    },
+    # Yoo & Kweon 2019 on CIFAR-10 brought as an image folder (needs a GPU to finish in hours).
+    "ll4al-cifar": {
+        "dataset": None,
+        "model": "resnet18_cifar",
+        "strategies": ("random", "entropy", "coreset", "learning_loss"),
+        "initial": 1000,
+        "initial_mode": "random",
+        "budget": 1000,
+        "rounds": 9,
+        "seeds": (0, 1, 2),
+        "candidates": 10_000,
+        "epochs": 200,
+        "batch_size": 128,
+        "optimizer": "sgd",
+        "lr": 0.1,
+        "momentum": 0.9,
+        "weight_decay": 5e-4,
+        "schedule": "step",
+        "augment": True,
+        "targets": (0.8, 0.85, 0.9),
+    },
+}
+
+
+def preset(name: str, **overrides: Any) -> SimulationConfig:
+    """A named protocol (``PRESETS``), with any setting overridden."""
+    if name not in PRESETS:
+        raise InputError(f"unknown preset {name!r}; valid: {', '.join(PRESETS)}.")
+    return SimulationConfig(**{**PRESETS[name], **overrides})

@@ -1,0 +1,85 @@
+"""The labeled data a simulation runs on: a pool to select from and a held-out test split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from activecv._errors import InputError
+from activecv.datasets import load, load_image_folder
+from activecv.datasets._bundled import stratified_split
+from activecv.sim._config import SimulationConfig
+
+
+@dataclass(frozen=True)
+class SimulationData:
+    """Pool and test inputs: images (N, C, H, W) float32 or feature vectors (N, D)."""
+
+    name: str
+    x_pool: np.ndarray
+    y_pool: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: tuple[str, ...]
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_pool.shape[1:])
+
+
+def _channels_first(x: np.ndarray) -> np.ndarray:
+    x = x[:, None] if x.ndim == 3 else np.moveaxis(x, -1, 1)
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def _features(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    if not path.is_file():
+        raise InputError(f"features file {str(path)!r} does not exist.")
+    with np.load(path, allow_pickle=False) as archive:
+        missing = [k for k in ("embeddings", "labels") if k not in archive.files]
+        if missing:
+            raise InputError(
+                f"features file {str(path)!r} must hold 'embeddings' (N, D) and 'labels' (N,); "
+                f"it lacks {', '.join(missing)} (holds {', '.join(archive.files)})."
+            )
+        x = np.asarray(archive["embeddings"], dtype=np.float32)
+        y = np.asarray(archive["labels"])
+        names = tuple(str(n) for n in archive["class_names"]) if "class_names" in archive.files else None
+    if x.ndim != 2 or y.shape != (x.shape[0],) or y.dtype.kind not in "iu":
+        raise InputError(
+            "features file needs embeddings (N, D) and integer labels (N,); "
+            f"got {x.shape} and {y.shape} {y.dtype}."
+        )
+    if not np.isfinite(x).all():
+        raise InputError("features file: embeddings must be finite; found NaN or inf.")
+    n_classes = int(y.max()) + 1 if y.size else 0
+    return x, y.astype(np.int64), names or tuple(str(c) for c in range(n_classes))
+
+
+def load_simulation_data(config: SimulationConfig, seed: int = 0) -> SimulationData:
+    """Load the configured source and split it; the split depends on ``seed`` only."""
+    if config.dataset is not None:
+        data = load(config.dataset, test_fraction=config.test_fraction, seed=seed)
+        x_pool, y_pool = _channels_first(data.x_train), data.y_train
+        x_test, y_test, names = _channels_first(data.x_test), data.y_test, data.class_names
+        name = config.dataset
+    else:
+        if config.images is not None:
+            x, y, names, _ = load_image_folder(config.images, size=config.image_size)
+            x, name = _channels_first(x), Path(config.images).name
+        else:
+            assert config.features is not None
+            x, y, names = _features(Path(config.features))
+            name = Path(config.features).stem
+        train, test = stratified_split(y, config.test_fraction, seed)
+        x_pool, y_pool, x_test, y_test = x[train], y[train], x[test], y[test]
+    if config.limit is not None:
+        x_pool, y_pool = x_pool[: config.limit], y_pool[: config.limit]
+    needed = config.initial + config.budget
+    if x_pool.shape[0] < needed:
+        raise InputError(
+            f"the pool has {x_pool.shape[0]} items; a simulation needs at least initial + budget = {needed}."
+        )
+    return SimulationData(name, x_pool, y_pool, x_test, y_test, tuple(names))
