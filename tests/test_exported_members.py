@@ -9,11 +9,19 @@ import activecv
 import activecv.adapters.torch
 import activecv.datasets
 import activecv.io
+import activecv.sim
 import activecv.strategies
 
 
 def test_all_lists_exactly_the_public_names() -> None:
-    for module in (activecv, activecv.strategies, activecv.io, activecv.adapters.torch, activecv.datasets):
+    for module in (
+        activecv,
+        activecv.strategies,
+        activecv.io,
+        activecv.adapters.torch,
+        activecv.datasets,
+        activecv.sim,
+    ):
         public = {n for n in dir(module) if not n.startswith("_")}
         submodules = {n for n in public if type(getattr(module, n)).__name__ == "module"}
         assert set(module.__all__) - {"__version__"} == public - submodules, module.__name__

@@ -107,3 +107,42 @@ def test_model_shapes() -> None:
     assert resnet(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
     assert small_resnet(num_classes=7)(torch.zeros(2, 1, 28, 28)).shape == (2, 7)
     assert GalCNN(num_classes=5, image_size=8)(torch.zeros(3, 1, 8, 8)).shape == (3, 5)
+
+
+def test_flip_crop_shifts_and_mirrors_within_the_padding() -> None:
+    from activecv.adapters.torch._train import flip_crop
+
+    x = torch.arange(2 * 3 * 6 * 6, dtype=torch.float32).reshape(2, 3, 6, 6) + 1
+    torch.manual_seed(0)
+    out = flip_crop(x, pad=2)
+    assert out.shape == x.shape
+    for image, source in zip(out, x, strict=True):
+        padded = [torch.nn.functional.pad(s, (2, 2, 2, 2)) for s in (source, source.flip(2))]
+        windows = [p[:, dy : dy + 6, dx : dx + 6] for p in padded for dy in range(5) for dx in range(5)]
+        assert any(torch.equal(image, w) for w in windows)
+    unflipped = [flip_crop(x, pad=0) for _ in range(20)]
+    assert all(torch.equal(u[0], x[0]) or torch.equal(u[0], x[0].flip(2)) for u in unflipped)
+    assert any(not torch.equal(u[0], x[0]) for u in unflipped)
+
+
+def linear_net(num_classes: int, input_shape: tuple[int, ...]) -> torch.nn.Module:
+    return torch.nn.Linear(input_shape[0], num_classes)
+
+
+def test_build_model_by_name_or_factory() -> None:
+    from activecv.adapters.torch import FeatureMLP, build_model
+
+    assert isinstance(build_model("mlp", 3, (64,)), FeatureMLP)
+    assert build_model("small_resnet", 4, (1, 20, 30))(torch.zeros(2, 1, 20, 30)).shape == (2, 4)
+    made = build_model("tests.integration.test_torch_training:linear_net", 5, (7,))  # a user factory
+    assert isinstance(made, torch.nn.Linear) and made.out_features == 5
+    with pytest.raises(ValueError, match="gal_cnn needs square images; got 20x30"):
+        build_model("gal_cnn", 4, (1, 20, 30))
+    with pytest.raises(ValueError, match=r"model 'gal_cnn' does not fit inputs of shape \(64,\)"):
+        build_model("gal_cnn", 4, (64,))
+    with pytest.raises(ValueError, match="model must be one of gal_cnn"):
+        build_model("vgg", 4, (1, 28, 28))
+    with pytest.raises(ValueError, match=r"cannot load 'nope' from 'torch\.nn'"):
+        build_model("torch.nn:nope", 4, (1, 28, 28))
+    with pytest.raises(ValueError, match=r"must return a torch nn\.Module; got slice"):
+        build_model("builtins:slice", 4, (7,))

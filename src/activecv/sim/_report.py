@@ -44,6 +44,7 @@ class StrategySummary:
     labels_needed: dict[float, list[int | None]] = field(default_factory=dict)
     selection_seconds: list[float] = field(default_factory=list)
     training_seconds: list[float] = field(default_factory=list)
+    rounds: list[int] = field(default_factory=list)  # rounds recorded per seed
 
 
 @dataclass
@@ -86,6 +87,7 @@ def summarize(rows: Sequence[dict[str, Any]], config: SimulationConfig) -> Summa
                 continue
             n = np.array([r["n_labeled"] for r in run], dtype=np.float64)
             acc = np.array([r["accuracy"] for r in run])
+            summary.rounds.append(len(run))
             summary.aubc.append(aubc(n, acc))
             summary.final_accuracy.append(float(acc[-1]))
             for target in config.targets:
@@ -93,17 +95,18 @@ def summarize(rows: Sequence[dict[str, Any]], config: SimulationConfig) -> Summa
             summary.selection_seconds += [r["selection_seconds"] for r in run[1:]]
             summary.training_seconds += [r["training_seconds"] for r in run]
         result.strategies[name] = summary
-    baseline = result.strategies[BASELINE].aubc
-    contenders = [
-        s for s in result.strategies.values() if s.name != BASELINE and len(s.aubc) == len(baseline)
-    ]
-    if contenders and baseline:
+    baseline = result.strategies[BASELINE]
+    # only curves over the same seeds and rounds as random's are comparable
+    contenders = [s for s in result.strategies.values() if s.name != BASELINE and s.rounds == baseline.rounds]
+    if contenders and baseline.aubc:
         best = max(contenders, key=lambda s: float(np.mean(s.aubc)))
-        gains = np.subtract(best.aubc, baseline)
+        gains = np.subtract(best.aubc, baseline.aubc)
         result.best, result.margin = best.name, float(gains.mean())
         spread = float(gains.std(ddof=1)) if gains.shape[0] > 1 else 0.0
-        if spread > 0:
+        if spread > 1e-12:
             result.margin_in_sd = result.margin / spread
+        elif gains.shape[0] > 1 and result.margin > 0:
+            result.margin_in_sd = float("inf")  # the same gain on every seed
     return result
 
 
@@ -144,11 +147,15 @@ def render_markdown(summary: Summary, config: SimulationConfig, data_line: str, 
         lines.append("No strategy other than random has results for every seed yet.")
     else:
         best_mean, _ = mean_std(summary.strategies[summary.best].aubc)
-        spread = "n/a" if summary.margin_in_sd is None else f"{summary.margin_in_sd:.1f}"
-        gain = (
-            f"AUBC {best_mean:.4f} against random's {base_mean:.4f}: {summary.margin:+.4f}, "
-            f"{spread} standard deviations of the per-seed gains ({seeds} paired seeds)"
-        )
+        if summary.margin_in_sd is None:
+            spread = "too few seeds to weigh against the noise"
+        elif np.isinf(summary.margin_in_sd):
+            spread = f"the same gain on each of {seeds} paired seeds"
+        else:
+            spread = (
+                f"{summary.margin_in_sd:.1f} standard deviations of the per-seed gains ({seeds} paired seeds)"
+            )
+        gain = f"AUBC {best_mean:.4f} against random's {base_mean:.4f}: {summary.margin:+.4f}, {spread}"
         if summary.recommended is not None:
             lines.append(f"**Recommended: `{summary.recommended}`**. {gain}.")
         else:

@@ -1,0 +1,143 @@
+"""A tiny simulation end to end: real training on bundled digits, outputs consistent, resumable."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tests.integration.test_cli import run
+
+pytest.importorskip("torch")
+pytest.importorskip("matplotlib")
+
+from activecv.datasets import load
+from activecv.sim import SimulationConfig, simulate
+
+pytestmark = pytest.mark.torch
+
+STRATEGIES = ("entropy", "bald", "coreset", "badge")
+
+
+@pytest.fixture(scope="module")
+def features(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The 8x8 digits as 64-d feature vectors with their labels."""
+    data = load("digits")
+    path = tmp_path_factory.mktemp("sim") / "digits.npz"
+    x = np.concatenate([data.x_train, data.x_test]).reshape(-1, 64)
+    np.savez(path, embeddings=x, labels=np.concatenate([data.y_train, data.y_test]))
+    return path
+
+
+def _config(features: Path, **overrides: object) -> SimulationConfig:
+    settings: dict = {
+        "features": str(features),
+        "model": "mlp",
+        "strategies": STRATEGIES,
+        "initial": 20,
+        "budget": 10,
+        "rounds": 3,
+        "seeds": (0, 1),
+        "candidates": 300,
+        "train_steps": 20,
+        "mc_samples": 4,
+        "targets": (0.5, 0.99),
+    }
+    settings.update(overrides)
+    return SimulationConfig(**settings)
+
+
+@pytest.fixture(scope="module")
+def finished(features: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[SimulationConfig, Path]:
+    config = _config(features)
+    out = tmp_path_factory.mktemp("sim") / "out"
+    simulate(config, out, workers=2, progress=False)
+    return config, out
+
+
+def test_outputs_exist_and_every_strategy_has_every_round(finished: tuple) -> None:
+    config, out = finished
+    for name in ("config.json", "results.csv", "results.json", "learning_curves.png", "report.md"):
+        assert (out / name).stat().st_size > 0
+    rows = json.loads((out / "results.json").read_text())
+    with open(out / "results.csv", newline="") as handle:
+        table = list(csv.DictReader(handle))
+    assert len(table) == len(rows) == len(config.strategies) * len(config.seeds) * (config.rounds + 1)
+    assert list(table[0]) == [
+        "strategy",
+        "seed",
+        "round",
+        "n_labeled",
+        "accuracy",
+        "selection_seconds",
+        "training_seconds",
+    ]
+    for strategy in config.strategies:
+        for seed in config.seeds:
+            run_rows = sorted(
+                (r for r in rows if (r["strategy"], r["seed"]) == (strategy, seed)), key=lambda r: r["round"]
+            )
+            assert [r["round"] for r in run_rows] == list(range(config.rounds + 1))
+            assert [r["n_labeled"] for r in run_rows] == [20 + 10 * k for k in range(config.rounds + 1)]
+            assert all(0 <= r["accuracy"] <= 1 for r in run_rows)
+            assert run_rows[0]["selection_seconds"] == 0 and all(
+                r["selection_seconds"] > 0 for r in run_rows[1:]
+            )
+    for seed in config.seeds:  # the same initial set and weights: one first point per seed
+        first = {r["accuracy"] for r in rows if r["seed"] == seed and r["round"] == 0}
+        assert len(first) == 1
+    report = (out / "report.md").read_text()
+    assert all(f"`{s}`" in report for s in config.strategies)
+    assert "Recommended" in report or "Nothing beats random" in report
+
+
+def _key(row: dict) -> tuple:
+    return (row["strategy"], row["seed"], row["round"], row["n_labeled"], row["accuracy"])
+
+
+def test_runs_resume_and_reproduce(finished: tuple) -> None:
+    config, out = finished
+    before = sorted(map(_key, json.loads((out / "results.json").read_text())))
+    (out / "runs" / "coreset-seed1.json").unlink()
+    kept = (out / "runs" / "entropy-seed0.json").stat().st_mtime_ns
+    result = simulate(config, out, workers=1, progress=False)
+    assert sorted(map(_key, result.rows)) == before  # the deleted pair re-ran to the same numbers
+    assert (out / "runs" / "entropy-seed0.json").stat().st_mtime_ns == kept  # finished pairs are kept
+
+
+def test_a_different_configuration_in_the_same_directory_is_refused(finished: tuple, features: Path) -> None:
+    _, out = finished
+    with pytest.raises(ValueError, match="holds results of a different configuration"):
+        simulate(_config(features, rounds=4), out, progress=False)
+
+
+def test_learning_loss_and_warm_start_run(features: Path, tmp_path: Path) -> None:
+    config = _config(
+        features,
+        strategies=("learning_loss",),
+        seeds=(0,),
+        rounds=2,
+        retrain="warm",
+        loss_layers=("features",),
+    )
+    result = simulate(config, tmp_path, progress=False)
+    assert [r["n_labeled"] for r in result.rows if r["strategy"] == "learning_loss"] == [20, 30, 40]
+
+
+def test_cli_simulate_and_its_errors(features: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cli"
+    done = run(
+        f"simulate --features {features} --model mlp --strategies margin --seeds 2 --rounds 1 --budget 5 "
+        f"--train-steps 10 --workers 1 --out {out}",
+        tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"report: {out / 'report.md'}" in done.stdout
+    assert "[margin seed 1] round 1/1: 25 labeled" in done.stderr  # progress lines
+    assert (out / "learning_curves.png").exists()
+    done = run(f"simulate --images {tmp_path / 'missing'} --out {tmp_path / 'x'}", tmp_path)
+    assert done.returncode == 2 and "does not exist" in done.stderr
+    done = run("simulate --strategies margin,nope", tmp_path)
+    assert done.returncode == 2 and "unknown strategy 'nope'" in done.stderr
