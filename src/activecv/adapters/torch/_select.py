@@ -13,7 +13,16 @@ from torch import nn
 from activecv._errors import InputError
 from activecv._validation import RngLike, as_rng, check_positive_int, labeled_positions
 from activecv.adapters.torch._learning_loss import LearningLoss, predict_loss
-from activecv.adapters.torch._predict import _count, embed, gradient_embeddings, mc_predict, predict
+from activecv.adapters.torch._predict import (
+    _count,
+    _eval_mode,
+    _forward_all,
+    _module,
+    embed,
+    gradient_embeddings,
+    mc_predict,
+    predict,
+)
 from activecv.strategies import Strategy
 from activecv.strategies import select as select_from_arrays
 from activecv.strategies._base import format_requirements, resolve_strategy
@@ -61,6 +70,9 @@ def strategy_inputs(
         The trained loss-prediction module, for ``learning_loss``.
     """
     needed = _inputs_needed(resolve_strategy(strategy), learning_loss)
+    if set(needed) == {"probs", "embeddings"}:  # one forward pass for both
+        probs, embeddings = _probs_and_embeddings(model, data, layer, batch_size, progress)
+        return {"probs": probs, "embeddings": embeddings}
     producers = {
         "probs": lambda: predict(model, data, batch_size, progress=progress),
         "embeddings": lambda: embed(model, data, layer, batch_size, progress),
@@ -69,6 +81,24 @@ def strategy_inputs(
         "predicted_loss": lambda: predict_loss(learning_loss, data, batch_size, progress),  # type: ignore[arg-type]
     }
     return {name: producers[name]() for name in needed}
+
+
+def _probs_and_embeddings(
+    model: nn.Module, data: Any, layer: str, batch_size: int, progress: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """``predict`` and ``embed`` from the same forward passes."""
+    captured: list[torch.Tensor] = []
+    handle = _module(model, layer).register_forward_hook(
+        lambda module, inputs, output: captured.append(output.flatten(1).float().cpu())
+    )
+    probs = []
+    try:
+        with _eval_mode(model):
+            for x in _forward_all(model, data, batch_size, "predict + embed", progress):
+                probs.append(torch.softmax(model(x).float(), dim=1).cpu())
+    finally:
+        handle.remove()
+    return torch.cat(probs).numpy(), torch.cat(captured).numpy()
 
 
 def _subset(data: Any, indices: np.ndarray) -> Any:
