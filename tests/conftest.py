@@ -28,7 +28,24 @@ def make_pool(n: int = 60, c: int = 4, k: int = 6, d: int = 5, seed: int = 0) ->
         "gradient_embeddings": rng.normal(size=(n, c * d)),
         "cluster_ids": rng.integers(0, 6, size=n),
         "predicted_loss": rng.gamma(2.0, size=n),
+        "detections": make_detections(n, c, rng),
+        "labeled_class_counts": rng.integers(0, 20, size=c).astype(float),
     }
+
+
+def make_detections(n: int, c: int, rng: np.random.Generator, d: int = 6) -> np.ndarray:
+    """``n`` images with 1-7 boxes each: softmax over c classes plus background (last), features."""
+    out = np.empty(n, dtype=object)
+    for i in range(n):
+        m = int(rng.integers(1, 8))
+        corner = rng.uniform(0, 50, size=(m, 2))
+        boxes = np.concatenate([corner, corner + rng.uniform(1, 30, size=(m, 2))], axis=1)
+        z = rng.normal(scale=2.0, size=(m, c + 1))
+        probs = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+        out[i] = acv.Detections(
+            boxes=boxes, class_probs=probs, background_index=c, features=rng.normal(size=(m, d))
+        )
+    return out
 
 
 def inputs_for(name: str, pool: dict[str, np.ndarray]) -> dict[str, Any]:

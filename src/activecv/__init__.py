@@ -23,12 +23,13 @@ from activecv.strategies import (
     score,
     select,
 )
-from activecv.types import Selection
+from activecv.types import Detections, Selection
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ActiveCVError",
+    "Detections",
     "EmptyPoolError",
     "InputError",
     "InputTypeError",

@@ -1,4 +1,4 @@
-"""Result containers shared by every strategy (numpy only)."""
+"""Containers shared by every strategy (numpy only): a Selection, one image's Detections."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ from types import MappingProxyType
 from typing import Any
 
 import numpy as np
+
+from activecv._errors import InputError
+from activecv._validation import as_array, check_finite
 
 
 @dataclass(frozen=True)
@@ -48,3 +51,145 @@ class Selection:
 
     def __len__(self) -> int:
         return int(self.indices.shape[0])
+
+
+def _field(value: Any, name: str, ndim: int, kind: str = "float") -> np.ndarray:
+    arr = as_array(value, f"Detections {name}", "(M,)" if ndim == 1 else "(M, K)", ndim, kind)
+    arr = np.array(arr, dtype=np.int64 if kind == "int" else np.float64)  # an own, read-only copy
+    arr.flags.writeable = False
+    return arr
+
+
+def _optional_matrix(value: Any, name: str, m: int) -> np.ndarray | None:
+    """An (M, K) field; for an image without boxes an empty list counts as absent."""
+    if value is None or (m == 0 and np.size(value) == 0 and np.ndim(value) != 2):
+        return None
+    return _field(value, name, 2)
+
+
+@dataclass(frozen=True)
+class Detections:
+    """One image's detections: an immutable structure of arrays; M may be 0.
+
+    Parameters
+    ----------
+    boxes : (M, 4)
+        ``x1, y1, x2, y2`` in pixels, after the detector's own NMS.
+    class_probs : (M, C) or (M, C + 1), optional
+        Full class probabilities of each box (softmax rows, or independent sigmoid scores).
+        With a background column, ``background_index`` says which (torchvision: 0,
+        mmdetection: the last).
+    labels : (M,) int, optional
+        Predicted foreground class in [0, C); default: argmax of the foreground columns.
+    scores : (M,), optional
+        Confidence of the predicted class; default: its probability.
+    features : (M, D), optional
+        One appearance vector per box (ENMS and EBAL need them). A row of NaN marks a box
+        without features: it is dissimilar to every other box.
+
+    Without ``class_probs``, ``labels`` and ``scores`` are required.
+
+    Examples
+    --------
+    >>> d = Detections(boxes=[[0, 0, 10, 10]], class_probs=[[0.2, 0.7, 0.1]], background_index=0)
+    >>> d.labels.tolist(), d.scores.tolist(), d.num_classes
+    ([0], [0.7], 2)
+    """
+
+    boxes: Any
+    class_probs: Any = None
+    labels: Any = None
+    scores: Any = None
+    features: Any = None
+    background_index: int | None = None
+
+    def __post_init__(self) -> None:
+        boxes = _field(self.boxes if np.size(self.boxes) else np.zeros((0, 4)), "boxes", 2)
+        m = boxes.shape[0]
+        if boxes.shape[1] != 4:
+            raise InputError(f"Detections boxes must have shape (M, 4); got {boxes.shape}.")
+        check_finite(boxes, "Detections boxes")
+        bad = (boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise InputError(
+                f"Detections boxes must be x1, y1, x2, y2 with x2 >= x1 and y2 >= y1; "
+                f"box {row} is {boxes[row].tolist()}."
+            )
+        object.__setattr__(self, "boxes", boxes)
+        probs = _optional_matrix(self.class_probs, "class_probs", m)
+        if probs is not None:
+            self._check_rows(probs, "class_probs", m)
+            check_finite(probs, "Detections class_probs")
+            if ((probs < 0) | (probs > 1)).any():
+                raise InputError("Detections class_probs must lie in [0, 1]; got values outside.")
+            if self.background_index is not None and not 0 <= self.background_index < probs.shape[1]:
+                raise InputError(
+                    f"background_index must be a column of class_probs, in [0, {probs.shape[1]}); "
+                    f"got {self.background_index}."
+                )
+            if probs.shape[1] - (self.background_index is not None) < 1:
+                raise InputError("Detections class_probs need at least one foreground column.")
+        elif self.background_index is not None:
+            raise InputError("background_index needs class_probs.")
+        object.__setattr__(self, "class_probs", probs)
+        foreground = self.foreground_probs
+        if self.labels is None:
+            if foreground is None and m:
+                raise InputError("Detections need class_probs, or labels and scores.")
+            labels = np.argmax(foreground, axis=1) if foreground is not None else np.zeros(0, dtype=np.int64)
+            labels = _field(labels, "labels", 1, "int")
+        else:
+            labels = _field(self.labels if m else np.zeros(0, dtype=np.int64), "labels", 1, "int")
+            self._check_rows(labels, "labels", m)
+            top = foreground.shape[1] if foreground is not None else None
+            if m and (labels.min() < 0 or (top is not None and labels.max() >= top)):
+                bound = f"[0, {top})" if top is not None else ">= 0"
+                raise InputError(
+                    f"Detections labels must be class ids {bound}; got {labels.min()}..{labels.max()}."
+                )
+        object.__setattr__(self, "labels", labels)
+        if self.scores is None:
+            if foreground is None and m:
+                raise InputError("Detections need class_probs, or labels and scores.")
+            scores = _field(
+                foreground[np.arange(m), labels] if foreground is not None else np.zeros(0), "scores", 1
+            )
+        else:
+            scores = _field(self.scores if m else np.zeros(0), "scores", 1)
+            self._check_rows(scores, "scores", m)
+            if ((scores < 0) | (scores > 1) | ~np.isfinite(scores)).any():
+                raise InputError("Detections scores must lie in [0, 1].")
+        object.__setattr__(self, "scores", scores)
+        features = _optional_matrix(self.features, "features", m)
+        if features is not None:
+            self._check_rows(features, "features", m)
+            partial = np.isnan(features).any(axis=1) & ~np.isnan(features).all(axis=1)
+            if partial.any() or np.isinf(features).any():
+                raise InputError(
+                    "Detections features must be finite (a whole row of NaN marks a box without features)."
+                )
+        object.__setattr__(self, "features", features)
+
+    @staticmethod
+    def _check_rows(arr: np.ndarray, name: str, m: int) -> None:
+        if arr.shape[0] != m:
+            raise InputError(f"Detections {name} must have one row per box ({m}); got {arr.shape[0]}.")
+
+    def __len__(self) -> int:
+        return int(self.boxes.shape[0])
+
+    @property
+    def foreground_probs(self) -> np.ndarray | None:
+        """class_probs without the background column (None without class_probs)."""
+        if self.class_probs is None:
+            return None
+        if self.background_index is None:
+            return self.class_probs
+        return np.delete(self.class_probs, self.background_index, axis=1)
+
+    @property
+    def num_classes(self) -> int | None:
+        """C, the number of foreground classes (None without class_probs)."""
+        foreground = self.foreground_probs
+        return None if foreground is None else int(foreground.shape[1])

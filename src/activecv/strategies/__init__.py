@@ -1,6 +1,10 @@
 """Acquisition core: scoring and batch selection, arrays in, ranked indices out (numpy only)."""
 
-from activecv.strategies import _batch_strategies, _score_strategies  # noqa: F401  (registration)
+from activecv.strategies import (  # noqa: F401  (registration)
+    _batch_strategies,
+    _detection_strategies,
+    _score_strategies,
+)
 from activecv.strategies._api import score, select
 from activecv.strategies._base import (
     BatchStrategy,
@@ -13,6 +17,7 @@ from activecv.strategies._base import (
 from activecv.strategies._batchbald import batchbald
 from activecv.strategies._bayesian import bald, mean_std, predictive_entropy, variation_ratio
 from activecv.strategies._coreset import kcenter_greedy
+from activecv.strategies._detection import enms
 from activecv.strategies._ranking import top_k
 from activecv.strategies._stochastic import stochastic_sample
 from activecv.strategies._uncertainty import entropy, least_confidence, margin, ratio, softmax
@@ -23,6 +28,7 @@ __all__ = [
     "Strategy",
     "bald",
     "batchbald",
+    "enms",
     "entropy",
     "format_requirements",
     "get_strategy",

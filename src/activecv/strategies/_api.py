@@ -33,6 +33,8 @@ def select(
     gradient_embeddings: ArrayOrStream = None,
     cluster_ids: ArrayOrStream = None,
     predicted_loss: ArrayOrStream = None,
+    detections: Any = None,
+    labeled_class_counts: npt.ArrayLike | None = None,
 ) -> Selection:
     """Choose the ``budget`` items to label next.
 
@@ -65,6 +67,10 @@ def select(
         Precomputed clusters (Cluster-Margin).
     predicted_loss : (N,)
         Output of a learning-loss module (``adapters.torch.predict_loss``).
+    detections : sequence of Detections
+        One per image (or an iterator of them): boxes, class probabilities, features.
+    labeled_class_counts : (C,)
+        Ground-truth boxes per class in the labeled set (EBAL's minority classes).
 
     Every input may be an array, a memory-mapped array, or (for score-based strategies)
     an iterator of row chunks; memory then stays O(chunk + budget).
@@ -92,8 +98,10 @@ def select(
             "gradient_embeddings": gradient_embeddings,
             "cluster_ids": cluster_ids,
             "predicted_loss": predicted_loss,
+            "detections": detections,
         },
         temperature,
+        shared={"labeled_class_counts": labeled_class_counts},
     )
     chosen.inputs_needed(pool)  # a missing input fails before any work
     mask = np.asarray(labeled) if labeled is not None else None
@@ -149,6 +157,7 @@ def score(
     mc_probs: ArrayOrStream = None,
     mc_log_probs: ArrayOrStream = None,
     predicted_loss: ArrayOrStream = None,
+    detections: Any = None,
 ) -> np.ndarray:
     """Per-item scores of a score-based strategy, float64 (N,), higher = label first.
 
@@ -173,6 +182,7 @@ def score(
             "mc_probs": mc_probs,
             "mc_log_probs": mc_log_probs,
             "predicted_loss": predicted_loss,
+            "detections": detections,
         },
         temperature,
     )

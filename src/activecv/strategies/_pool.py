@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from activecv._errors import EmptyPoolError, InputError
+from activecv._errors import EmptyPoolError, InputError, InputTypeError
 from activecv._validation import as_array, check_finite, check_log_simplex, check_simplex, describe
 from activecv.strategies._chunks import chunk_rows
 from activecv.strategies._uncertainty import _softmax, check_temperature
@@ -44,8 +44,11 @@ SPECS: dict[str, InputSpec] = {
         InputSpec("gradient_embeddings", "gradient_embeddings", "(N, G)", 2, (1,), check_finite),
         InputSpec("cluster_ids", "cluster_ids", "(N,)", 1, (), None, kind="int"),
         InputSpec("predicted_loss", "predicted_loss", "(N,)", 1, (), check_finite),
+        InputSpec("detections", "detections", "a sequence of N Detections", 1, (), None, kind="objects"),
     )
 }
+SHARED = ("labeled_class_counts",)  # inputs about the pool as a whole, not one row per item
+DETECTION_CHUNK = 1024
 ALIASES = {spec.name: spec.canonical for spec in SPECS.values() if spec.name != spec.canonical}
 
 
@@ -77,8 +80,11 @@ class Pool:
         Softmax temperature for ``logits``; only valid together with ``logits``.
     """
 
-    def __init__(self, given: dict[str, Any], temperature: float | None = None) -> None:
+    def __init__(
+        self, given: dict[str, Any], temperature: float | None = None, shared: dict[str, Any] | None = None
+    ) -> None:
         self._sources: dict[str, _Source] = {}
+        self._shared = {k: _check_class_counts(v) for k, v in (shared or {}).items() if v is not None}
         for name, value in given.items():
             if value is None:
                 continue
@@ -86,7 +92,9 @@ class Pool:
             if spec.canonical in self._sources:
                 other = self._sources[spec.canonical].spec.name
                 raise InputError(f"pass either {other} or {name}, not both; they describe the same thing.")
-            if not _is_stream(value):
+            if spec.kind == "objects":
+                value = _detection_chunks(value) if _is_stream(value) else _as_detections(value, 0)
+            elif not _is_stream(value):
                 value = as_array(value, name, spec.shape, spec.ndim, spec.kind)
                 _check_trailing(spec, value.shape)
             self._sources[spec.canonical] = _Source(spec, value)
@@ -105,12 +113,16 @@ class Pool:
 
     @property
     def names(self) -> frozenset[str]:
-        """Canonical names of the inputs present."""
-        return frozenset(self._sources)
+        """Canonical names of the inputs present (shared ones included)."""
+        return frozenset(self._sources) | frozenset(self._shared)
+
+    def shared(self, name: str) -> np.ndarray:
+        """A whole-pool input such as ``labeled_class_counts``."""
+        return self._shared[name]
 
     def given_name(self, canonical: str) -> str:
         """The name the user passed for a canonical input (``logits`` for ``probs``...)."""
-        return self._sources[canonical].spec.name
+        return self._sources[canonical].spec.name if canonical in self._sources else canonical
 
     def _convert(self, source: _Source, chunk: np.ndarray, offset: int) -> np.ndarray:
         spec = source.spec
@@ -118,6 +130,8 @@ class Pool:
             spec.check(chunk, spec.name, offset)
         if spec.kind == "int":
             return np.asarray(chunk, dtype=np.int64)
+        if spec.kind == "objects":
+            return chunk
         if spec.name == "logits":
             return _softmax(np.asarray(chunk, dtype=np.float64), self.temperature)
         if spec.name == "mc_log_probs":
@@ -214,6 +228,8 @@ class Pool:
 
     @staticmethod
     def _stream_chunk(spec: InputSpec, chunk: Any, first: dict[str, tuple[int, ...]]) -> np.ndarray:
+        if spec.kind == "objects":
+            return np.asarray(chunk)  # already checked by _detection_chunks
         arr = as_array(chunk, f"{spec.name} chunk", spec.shape, spec.ndim, spec.kind)
         _check_trailing(spec, arr.shape)
         expected = first.setdefault(spec.name, arr.shape[1:])
@@ -227,6 +243,7 @@ class Pool:
         """The pool restricted to ``positions`` (sorted), for candidate subsampling."""
         sub = Pool.__new__(Pool)
         sub._sources = {k: _Source(s.spec, s.value[positions]) for k, s in self._sources.items()}
+        sub._shared = self._shared
         sub.temperature = self.temperature
         sub.n_items = int(positions.shape[0])
         return sub
@@ -235,3 +252,46 @@ class Pool:
 def _check_trailing(spec: InputSpec, shape: tuple[int, ...]) -> None:
     if any(size < low for size, low in zip(shape[1:], spec.min_trailing, strict=True)):
         raise InputError(f"{spec.name} must have shape {spec.shape}; got {shape}.")
+
+
+def _as_detections(value: Any, offset: int) -> np.ndarray:
+    """A sequence of Detections as a 1-D object array (cheap to index and slice)."""
+    from activecv.types import Detections
+
+    if isinstance(value, (str, bytes, dict)) or not isinstance(value, (Sequence, np.ndarray)):
+        raise InputTypeError(
+            f"detections must be a sequence of Detections, one per image; got {type(value).__name__}."
+        )
+    out = np.empty(len(value), dtype=object)
+    for i, item in enumerate(value):
+        if not isinstance(item, Detections):
+            raise InputTypeError(
+                "detections must hold activecv.Detections, one per image; "
+                f"item {offset + i} is {type(item).__name__}."
+            )
+        out[i] = item
+    return out
+
+
+def _detection_chunks(stream: Iterable[Any]) -> Iterator[np.ndarray]:
+    """Group a stream of single Detections into object-array chunks."""
+    batch: list[Any] = []
+    offset = 0
+    for item in stream:
+        batch.append(item)
+        if len(batch) == DETECTION_CHUNK:
+            yield _as_detections(batch, offset)
+            offset += len(batch)
+            batch = []
+    if batch:
+        yield _as_detections(batch, offset)
+
+
+def _check_class_counts(value: Any) -> np.ndarray:
+    counts = as_array(value, "labeled_class_counts", "(C,)", 1)
+    check_finite(counts, "labeled_class_counts")
+    if counts.shape[0] == 0 or (counts < 0).any():
+        raise InputError(
+            f"labeled_class_counts must hold one non-negative count per class; got {counts.tolist()[:10]}."
+        )
+    return np.asarray(counts, dtype=np.float64)
