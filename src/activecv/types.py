@@ -55,7 +55,8 @@ class Selection:
 
 def _field(value: Any, name: str, ndim: int, kind: str = "float") -> np.ndarray:
     arr = as_array(value, f"Detections {name}", "(M,)" if ndim == 1 else "(M, K)", ndim, kind)
-    arr = np.array(arr, dtype=np.int64 if kind == "int" else np.float64)  # an own, read-only copy
+    dtype = np.int64 if kind == "int" else np.float32 if arr.dtype == np.float32 else np.float64
+    arr = np.array(arr, dtype=dtype)  # an own, read-only copy; float32 stays float32 (features)
     arr.flags.writeable = False
     return arr
 

@@ -16,6 +16,8 @@ import activecv
 from activecv._errors import ActiveCVError, InputError
 from activecv.io import (
     PredictionsFile,
+    count_coco_boxes,
+    load_coco_detections,
     make_example_predictions,
     save_predictions,
     write_review_csv,
@@ -59,8 +61,42 @@ def _cmd_strategies(args: argparse.Namespace) -> int:
     return 0
 
 
+def _select_detections(args: argparse.Namespace, strategy: Strategy) -> int:
+    """``select`` over a COCO detection results file."""
+    pool = load_coco_detections(
+        args.predictions, images=args.images_json, background_index=args.background_index
+    )
+    counts = None
+    labeled = None
+    if args.labeled_annotations is not None:
+        counts = count_coco_boxes(args.labeled_annotations, pool.category_ids)
+        annotated = {
+            image["id"] for image in json.loads(args.labeled_annotations.read_text()).get("images", [])
+        }
+        labeled = np.array([image_id in annotated for image_id in pool.image_ids])
+    if args.class_counts is not None:
+        counts = np.array(args.class_counts)
+    selection = activecv.select(
+        strategy,
+        args.budget,
+        rng=args.seed,
+        labeled=labeled,
+        candidates=args.candidates,
+        progress=not args.quiet,
+        detections=pool.detections,
+        labeled_class_counts=counts,
+    )
+    write_selection_csv(args.out, selection, np.array(pool.image_ids, dtype=object))
+    if not args.quiet:
+        chosen = f"selected {len(selection)} of {len(pool.image_ids)} images with {strategy.name}"
+        print(f"{chosen}; wrote {args.out}", file=sys.stderr)
+    return 0
+
+
 def _cmd_select(args: argparse.Namespace) -> int:
     strategy = get_strategy(args.strategy, **dict(_parse_param(p) for p in args.param))
+    if args.predictions.suffix.lower() == ".json":
+        return _select_detections(args, strategy)
     file = PredictionsFile(args.predictions)
     if "ids" not in file.names:
         raise InputError(
@@ -230,7 +266,12 @@ def build_parser() -> argparse.ArgumentParser:
     listing.set_defaults(run=_cmd_strategies)
 
     sel = commands.add_parser("select", help="rank a predictions file and write the items to label")
-    sel.add_argument("--predictions", required=True, type=Path, help=".npz or .parquet with ids and inputs")
+    sel.add_argument(
+        "--predictions",
+        required=True,
+        type=Path,
+        help=".npz or .parquet with ids and inputs, or COCO detection results .json",
+    )
     sel.add_argument("--strategy", required=True, help="a name from `activecv strategies`")
     sel.add_argument("--budget", required=True, type=int, help="number of items to select")
     sel.add_argument("--candidates", type=int, help="score only a random subset of this many unlabeled items")
@@ -243,6 +284,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="strategy parameter, repeatable (e.g. --param mode=softmax)",
     )
+    sel.add_argument("--images-json", type=Path, help="detections: COCO dataset whose images are the pool")
+    sel.add_argument(
+        "--labeled-annotations",
+        type=Path,
+        help="detections: COCO annotations of the labeled images (class counts)",
+    )
+    sel.add_argument(
+        "--class-counts", type=_floats, help="detections: labeled boxes per class, comma-separated"
+    )
+    sel.add_argument("--background-index", type=int, help="detections: background column of class_probs")
     sel.add_argument("--out", required=True, type=Path, help="CSV with columns rank,id,score")
     sel.add_argument("--quiet", action="store_true", help="no progress lines")
     sel.set_defaults(run=_cmd_select)

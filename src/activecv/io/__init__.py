@@ -1,5 +1,6 @@
 """Readers and writers: predictions files and selection exports."""
 
+from activecv.io._detections import DetectionPool, count_coco_boxes, from_yolo, load_coco_detections
 from activecv.io._example import make_example_predictions
 from activecv.io._predictions import (
     PredictionsFile,
@@ -10,7 +11,11 @@ from activecv.io._predictions import (
 )
 
 __all__ = [
+    "DetectionPool",
     "PredictionsFile",
+    "count_coco_boxes",
+    "from_yolo",
+    "load_coco_detections",
     "load_predictions",
     "make_example_predictions",
     "save_predictions",

@@ -10,6 +10,7 @@ from activecv.adapters.torch._aum import (
     flag_mislabeled,
     make_threshold_sets,
 )
+from activecv.adapters.torch._detections import from_torchvision
 from activecv.adapters.torch._learning_loss import (
     LearningLoss,
     LossPredictionModule,
@@ -53,6 +54,7 @@ __all__ = [
     "find_mislabeled",
     "fit",
     "flag_mislabeled",
+    "from_torchvision",
     "gradient_embeddings",
     "make_threshold_sets",
     "mc_predict",
