@@ -3,5 +3,6 @@
 from activecv.datasets._bundled import Dataset, list_datasets, load
 from activecv.datasets._folder import load_image_folder
 from activecv.datasets._noise import flip_labels
+from activecv.datasets._scenes import Scenes, make_scenes
 
-__all__ = ["Dataset", "flip_labels", "list_datasets", "load", "load_image_folder"]
+__all__ = ["Dataset", "Scenes", "flip_labels", "list_datasets", "load", "load_image_folder", "make_scenes"]

@@ -5,6 +5,7 @@ Needs the ``sim`` extra (torch, the bundled datasets, matplotlib).
 
 from activecv.sim._config import PRESETS, SimulationConfig, preset
 from activecv.sim._data import SimulationData, load_simulation_data
+from activecv.sim._map import coco_map
 from activecv.sim._report import Summary, aubc, labels_to_reach, summarize
 from activecv.sim._runner import SimulationResult, simulate
 
@@ -15,6 +16,7 @@ __all__ = [
     "SimulationResult",
     "Summary",
     "aubc",
+    "coco_map",
     "labels_to_reach",
     "load_simulation_data",
     "preset",

@@ -11,6 +11,7 @@ from activecv.adapters.torch._aum import (
     make_threshold_sets,
 )
 from activecv.adapters.torch._detections import from_torchvision
+from activecv.adapters.torch._detector import GridDetector, detect, train_detector
 from activecv.adapters.torch._learning_loss import (
     LearningLoss,
     LossPredictionModule,
@@ -43,12 +44,14 @@ __all__ = [
     "Callback",
     "FeatureMLP",
     "GalCNN",
+    "GridDetector",
     "History",
     "LearningLoss",
     "LossPredictionModule",
     "MislabeledReport",
     "ResNet",
     "build_model",
+    "detect",
     "embed",
     "ensemble_predict",
     "find_mislabeled",
@@ -66,4 +69,5 @@ __all__ = [
     "select",
     "small_resnet",
     "strategy_inputs",
+    "train_detector",
 ]
