@@ -70,7 +70,7 @@ def test_outputs_exist_and_every_strategy_has_every_round(finished: tuple) -> No
         "seed",
         "round",
         "n_labeled",
-        "accuracy",
+        "metric",
         "selection_seconds",
         "training_seconds",
     ]
@@ -81,12 +81,12 @@ def test_outputs_exist_and_every_strategy_has_every_round(finished: tuple) -> No
             )
             assert [r["round"] for r in run_rows] == list(range(config.rounds + 1))
             assert [r["n_labeled"] for r in run_rows] == [20 + 10 * k for k in range(config.rounds + 1)]
-            assert all(0 <= r["accuracy"] <= 1 for r in run_rows)
+            assert all(0 <= r["metric"] <= 1 for r in run_rows)
             assert run_rows[0]["selection_seconds"] == 0 and all(
                 r["selection_seconds"] > 0 for r in run_rows[1:]
             )
     for seed in config.seeds:  # the same initial set and weights: one first point per seed
-        first = {r["accuracy"] for r in rows if r["seed"] == seed and r["round"] == 0}
+        first = {r["metric"] for r in rows if r["seed"] == seed and r["round"] == 0}
         assert len(first) == 1
     report = (out / "report.md").read_text()
     assert all(f"`{s}`" in report for s in config.strategies)
@@ -94,7 +94,7 @@ def test_outputs_exist_and_every_strategy_has_every_round(finished: tuple) -> No
 
 
 def _key(row: dict) -> tuple:
-    return (row["strategy"], row["seed"], row["round"], row["n_labeled"], row["accuracy"])
+    return (row["strategy"], row["seed"], row["round"], row["n_labeled"], row["metric"])
 
 
 def test_runs_resume_and_reproduce(finished: tuple) -> None:
@@ -141,3 +141,26 @@ def test_cli_simulate_and_its_errors(features: Path, tmp_path: Path) -> None:
     assert done.returncode == 2 and "does not exist" in done.stderr
     done = run("simulate --strategies margin,nope", tmp_path)
     assert done.returncode == 2 and "unknown strategy 'nope'" in done.stderr
+
+
+def test_detection_simulation_runs_every_detection_strategy(tmp_path: Path) -> None:
+    pytest.importorskip("pycocotools")
+    from activecv.sim import preset
+
+    config = preset(
+        "digit-scenes-detection",
+        limit=120,
+        initial=20,
+        budget=10,
+        rounds=1,
+        seeds=(0,),
+        candidates=40,
+        train_steps=8,
+    )
+    result = simulate(config, tmp_path, progress=False)
+    assert {r["strategy"] for r in result.rows} == {"random", "detection_entropy", "enms", "ebal"}
+    assert all(r["n_labeled"] == 20 + 10 * r["round"] and 0 <= r["metric"] <= 1 for r in result.rows)
+    assert len({r["metric"] for r in result.rows if r["round"] == 0}) == 1  # one shared start
+    assert "mAP@0.5" in (tmp_path / "report.md").read_text()
+    with pytest.raises(ValueError, match="detection simulations run on dataset 'digit-scenes'"):
+        preset("digit-scenes-detection", model="gal_cnn")

@@ -30,7 +30,7 @@ def _rows(strategy: str, seed: int, accuracies: list[float]) -> list[dict]:
             "seed": seed,
             "round": r,
             "n_labeled": 10 + 10 * r,
-            "accuracy": a,
+            "metric": a,
             "selection_seconds": 0.5 if r else 0.0,
             "training_seconds": 1.0,
         }

@@ -10,7 +10,8 @@ import numpy as np
 from activecv._errors import InputError
 from activecv.datasets import load, load_image_folder
 from activecv.datasets._bundled import stratified_split
-from activecv.sim._config import SimulationConfig
+from activecv.datasets._scenes import make_scenes
+from activecv.sim._config import SCENES, SimulationConfig
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,10 @@ class SimulationData:
     x_test: np.ndarray
     y_test: np.ndarray
     class_names: tuple[str, ...]
+    boxes_pool: list[np.ndarray] | None = None  # detection: boxes and labels of every image
+    labels_pool: list[np.ndarray] | None = None
+    boxes_test: list[np.ndarray] | None = None
+    labels_test: list[np.ndarray] | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -60,6 +65,8 @@ def _features(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
 
 def load_simulation_data(config: SimulationConfig, seed: int = 0) -> SimulationData:
     """Load the configured source and split it; the split depends on ``seed`` only."""
+    if config.dataset == SCENES:
+        return _scenes(config, seed)
     if config.dataset is not None:
         data = load(config.dataset, test_fraction=config.test_fraction, seed=seed)
         x_pool, y_pool = _channels_first(data.x_train), data.y_train
@@ -83,3 +90,15 @@ def load_simulation_data(config: SimulationConfig, seed: int = 0) -> SimulationD
             f"the pool has {x_pool.shape[0]} items; a simulation needs at least initial + budget = {needed}."
         )
     return SimulationData(name, x_pool, y_pool, x_test, y_test, tuple(names))
+
+
+def _scenes(config: SimulationConfig, seed: int) -> SimulationData:
+    """Pool and test scenes from the bundled digits' train and test splits (no shared digit)."""
+    n_pool = config.limit or 1500
+    pool = make_scenes(n_pool, 64, 3, config.imbalance, split="train", seed=seed)
+    test = make_scenes(max(200, n_pool // 4), 64, 3, config.imbalance, split="test", seed=seed + 1)
+    unused = np.zeros(n_pool, dtype=np.int64)  # image-level labels do not exist for scenes
+    return SimulationData(
+        SCENES, pool.images, unused, test.images, unused[: len(test)], pool.class_names,
+        pool.boxes, pool.labels, test.boxes, test.labels,
+    )  # fmt: skip

@@ -12,7 +12,7 @@ import numpy as np
 from activecv._errors import InputError
 from activecv.sim._config import SimulationConfig
 from activecv.sim._data import SimulationData
-from activecv.strategies import get_strategy
+from activecv.strategies import get_strategy, select
 
 
 def initial_set(labels: np.ndarray, size: int, mode: str, seed: int) -> np.ndarray:
@@ -43,63 +43,146 @@ def _epochs(config: SimulationConfig, n_labeled: int) -> int:
     return max(1, math.ceil(config.train_steps * config.batch_size / n_labeled))
 
 
+class _Classification:
+    """Train with ``fit``, measure test accuracy, select from the model with the adapters."""
+
+    def __init__(self, config: SimulationConfig, data: SimulationData, strategy: str) -> None:
+        self.config, self.data, self.strategy = config, data, strategy
+        self.learning_loss: Any = None
+
+    def build(self) -> Any:
+        from activecv.adapters.torch import LearningLoss, build_model
+
+        model = build_model(self.config.model, len(self.data.class_names), self.data.input_shape)
+        if self.strategy == "learning_loss":  # the module is trained with (and kept with) its model
+            layers = self.config.loss_layers or getattr(model, "stage_names", None)
+            if not layers:
+                raise InputError("learning_loss needs loss_layers: the module names whose outputs it reads.")
+            self.learning_loss = LearningLoss(model, layers)
+        return model
+
+    def train(self, model: Any, index: np.ndarray, seed: int) -> None:
+        from activecv.adapters.torch import fit
+
+        c = self.config
+        fit(
+            model,
+            self.data.x_pool[index],
+            self.data.y_pool[index],
+            epochs=_epochs(c, index.shape[0]),
+            batch_size=c.batch_size,
+            optimizer=c.optimizer,
+            lr=c.lr,
+            momentum=c.momentum,
+            weight_decay=c.weight_decay,
+            schedule=c.schedule,
+            augment=c.augment,
+            seed=seed,
+            callbacks=[self.learning_loss] if self.learning_loss is not None else [],
+        )
+
+    def measure(self, model: Any) -> float:
+        from activecv.adapters.torch import predict
+
+        return float((predict(model, self.data.x_test).argmax(axis=1) == self.data.y_test).mean())
+
+    def select(
+        self, model: Any, strategy: Any, labeled: np.ndarray, rng: np.random.Generator, seed: int
+    ) -> np.ndarray:
+        from activecv.adapters.torch import select
+
+        c = self.config
+        return select(
+            strategy,
+            c.budget,
+            model=model,
+            data=self.data.x_pool,
+            labeled=labeled,
+            candidates=c.candidates,
+            rng=rng,
+            layer=c.embedding_layer,
+            k=c.mc_samples,
+            seed=seed,
+            learning_loss=self.learning_loss,
+        ).indices
+
+
+class _Detection(_Classification):
+    """Train the grid detector, measure mAP@0.5, select from its detections on the candidates."""
+
+    def build(self) -> Any:
+        from activecv.adapters.torch import GridDetector
+
+        return GridDetector(len(self.data.class_names), self.data.input_shape[0], width=32)
+
+    def train(self, model: Any, index: np.ndarray, seed: int) -> None:
+        from activecv.adapters.torch import train_detector
+
+        assert self.data.boxes_pool is not None and self.data.labels_pool is not None
+        c = self.config
+        boxes = [self.data.boxes_pool[i] for i in index]
+        labels = [self.data.labels_pool[i] for i in index]
+        epochs = _epochs(c, index.shape[0])
+        train_detector(model, self.data.x_pool[index], boxes, labels, epochs, c.batch_size, c.lr, seed=seed)
+
+    def measure(self, model: Any) -> float:
+        from activecv.adapters.torch import detect
+        from activecv.sim._map import coco_map
+
+        assert self.data.boxes_test is not None and self.data.labels_test is not None
+        found = detect(model, self.data.x_test)
+        return coco_map(found, self.data.boxes_test, self.data.labels_test, len(self.data.class_names))[
+            "map50"
+        ]
+
+    def select(
+        self, model: Any, strategy: Any, labeled: np.ndarray, rng: np.random.Generator, seed: int
+    ) -> np.ndarray:
+        from activecv.adapters.torch import detect
+
+        assert self.data.labels_pool is not None
+        unlabeled = np.flatnonzero(~labeled)
+        if self.config.candidates is not None and self.config.candidates < unlabeled.shape[0]:
+            unlabeled = np.sort(rng.choice(unlabeled, self.config.candidates, replace=False))
+        counts = np.zeros(len(self.data.class_names))
+        for i in np.flatnonzero(labeled):
+            np.add.at(counts, self.data.labels_pool[i], 1)
+        found = detect(model, self.data.x_pool[unlabeled])
+        chosen = select(strategy, self.config.budget, detections=found, labeled_class_counts=counts, rng=rng)
+        return unlabeled[chosen.indices]
+
+
 def run_strategy(
     config: SimulationConfig, data: SimulationData, strategy: str, seed: int, progress: bool = True
 ) -> list[dict[str, Any]]:
-    """Rows (strategy, seed, round, n_labeled, accuracy, selection_seconds, training_seconds),
+    """Rows (strategy, seed, round, n_labeled, metric, selection_seconds, training_seconds),
     one per round; round 0 is the initial set."""
     import torch
 
-    from activecv.adapters.torch import LearningLoss, build_model, fit, predict
-    from activecv.adapters.torch import select as select_from_model
-
-    params = config.strategy_params.get(strategy, {})
-    chosen = get_strategy(strategy, **params)
-    n_classes = len(data.class_names)
+    chosen = get_strategy(strategy, **config.strategy_params.get(strategy, {}))
+    task = (_Detection if config.task == "detection" else _Classification)(config, data, strategy)
     labeled = np.zeros(data.y_pool.shape[0], dtype=bool)
     labeled[initial_set(data.y_pool, config.initial, config.initial_mode, seed)] = True
     rows: list[dict[str, Any]] = []
     model: Any = None
-    learning_loss: LearningLoss | None = None
     selection_seconds = 0.0
     for round_index in range(config.rounds + 1):
         start = time.perf_counter()
         if model is None or config.retrain == "scratch":
-            with torch.random.fork_rng(devices=[]):
+            with torch.random.fork_rng(devices=[]):  # the same initial weights for every strategy
                 torch.manual_seed(seed * 1_000 + (round_index if config.retrain == "scratch" else 0))
-                model = build_model(config.model, n_classes, data.input_shape)
-            if strategy == "learning_loss":  # the module is trained with (and kept with) its model
-                layers = config.loss_layers or getattr(model, "stage_names", None)
-                if not layers:
-                    raise InputError(
-                        "learning_loss needs loss_layers: the module names whose outputs it reads."
-                    )
-                learning_loss = LearningLoss(model, layers)
+                model = task.build()
         index = np.flatnonzero(labeled)
-        fit(
-            model,
-            data.x_pool[index],
-            data.y_pool[index],
-            epochs=_epochs(config, index.shape[0]),
-            batch_size=config.batch_size,
-            optimizer=config.optimizer,
-            lr=config.lr,
-            momentum=config.momentum,
-            weight_decay=config.weight_decay,
-            schedule=config.schedule,
-            augment=config.augment,
-            seed=seed * 1_000 + round_index,
-            callbacks=[learning_loss] if learning_loss is not None else [],
-        )
+        task.train(model, index, seed * 1_000 + round_index)
         training_seconds = time.perf_counter() - start
-        accuracy = float((predict(model, data.x_test).argmax(axis=1) == data.y_test).mean())
+        metric = task.measure(model)
         rows.append(
             {
                 "strategy": strategy,
                 "seed": seed,
                 "round": round_index,
                 "n_labeled": int(index.shape[0]),
-                "accuracy": accuracy,
+                "metric": metric,
                 "selection_seconds": selection_seconds,
                 "training_seconds": training_seconds,
             }
@@ -107,26 +190,15 @@ def run_strategy(
         if progress:
             print(
                 f"[{strategy} seed {seed}] round {round_index}/{config.rounds}: {index.shape[0]} labeled, "
-                f"accuracy {accuracy:.4f} (train {training_seconds:.1f} s, select {selection_seconds:.1f} s)",
+                f"{config.metric_name} {metric:.4f} "
+                f"(train {training_seconds:.1f} s, select {selection_seconds:.1f} s)",
                 file=sys.stderr,
                 flush=True,
             )
         if round_index == config.rounds or labeled.all():
             break
         start = time.perf_counter()
-        selection = select_from_model(
-            chosen,
-            config.budget,
-            model=model,
-            data=data.x_pool,
-            labeled=labeled,
-            candidates=config.candidates,
-            rng=np.random.default_rng([seed, round_index + 1]),
-            layer=config.embedding_layer,
-            k=config.mc_samples,
-            seed=seed * 1_000 + round_index,
-            learning_loss=learning_loss,
-        )
+        rng = np.random.default_rng([seed, round_index + 1])
+        labeled[task.select(model, chosen, labeled, rng, seed * 1_000 + round_index)] = True
         selection_seconds = time.perf_counter() - start
-        labeled[selection.indices] = True
     return rows

@@ -13,7 +13,7 @@ from activecv.sim._config import BASELINE
 
 
 def plot_learning_curves(
-    rows: Sequence[dict[str, Any]], strategies: Sequence[str], path: Path, title: str
+    rows: Sequence[dict[str, Any]], strategies: Sequence[str], path: Path, title: str, metric_name: str
 ) -> None:
     """Write the PNG; random is drawn dashed in black, as the line to beat."""
     try:
@@ -28,7 +28,7 @@ def plot_learning_curves(
         runs: dict[int, list[tuple[int, float]]] = {}
         for row in rows:
             if row["strategy"] == name:
-                runs.setdefault(row["round"], []).append((row["n_labeled"], row["accuracy"]))
+                runs.setdefault(row["round"], []).append((row["n_labeled"], row["metric"]))
         if not runs:
             continue
         rounds = sorted(runs)
@@ -40,7 +40,7 @@ def plot_learning_curves(
         (line,) = ax.plot(n, mean, label=name, linewidth=1.5, **style)
         ax.fill_between(n, mean - std, mean + std, color=line.get_color(), alpha=0.15, linewidth=0)
     ax.set_xlabel("labeled images")
-    ax.set_ylabel("test accuracy")
+    ax.set_ylabel(metric_name)
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

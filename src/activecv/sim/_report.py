@@ -40,7 +40,7 @@ class StrategySummary:
 
     name: str
     aubc: list[float] = field(default_factory=list)
-    final_accuracy: list[float] = field(default_factory=list)
+    final_metric: list[float] = field(default_factory=list)
     labels_needed: dict[float, list[int | None]] = field(default_factory=dict)
     selection_seconds: list[float] = field(default_factory=list)
     training_seconds: list[float] = field(default_factory=list)
@@ -86,10 +86,10 @@ def summarize(rows: Sequence[dict[str, Any]], config: SimulationConfig) -> Summa
             if not run:
                 continue
             n = np.array([r["n_labeled"] for r in run], dtype=np.float64)
-            acc = np.array([r["accuracy"] for r in run])
+            acc = np.array([r["metric"] for r in run])
             summary.rounds.append(len(run))
             summary.aubc.append(aubc(n, acc))
-            summary.final_accuracy.append(float(acc[-1]))
+            summary.final_metric.append(float(acc[-1]))
             for target in config.targets:
                 summary.labels_needed[target].append(labels_to_reach(n, acc, target))
             summary.selection_seconds += [r["selection_seconds"] for r in run[1:]]
@@ -166,7 +166,7 @@ def render_markdown(summary: Summary, config: SimulationConfig, data_line: str, 
     if not summary.complete:
         lines += ["", "*Some (strategy, seed) runs are missing or stopped early; figures use what exists.*"]
     targets = list(config.targets)
-    header = ["strategy", "AUBC", "final accuracy"]
+    header = ["strategy", "AUBC", f"final {config.metric_name}"]
     header += [f"labels to {t:.0%}" for t in targets] + ["s per acquisition", "s per training"]
     lines += ["", "## Results", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, s in summary.strategies.items():
@@ -174,7 +174,7 @@ def render_markdown(summary: Summary, config: SimulationConfig, data_line: str, 
             lines.append(f"| `{name}` | no results |" + " |" * (len(header) - 2))
             continue
         cells = [f"`{name}`", "{:.4f} ± {:.4f}".format(*mean_std(s.aubc))]
-        cells.append("{:.4f} ± {:.4f}".format(*mean_std(s.final_accuracy)))
+        cells.append("{:.4f} ± {:.4f}".format(*mean_std(s.final_metric)))
         for t in targets:
             cells.append(
                 _labels_cell(s.labels_needed[t], None if name == BASELINE else base.labels_needed[t])

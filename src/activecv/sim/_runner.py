@@ -2,9 +2,9 @@
 
 out/config.json            the configuration (a different one in the same directory is refused)
 out/runs/S-seedK.json      one finished pair; kept across restarts, so runs resume
-out/results.csv|json       the tidy table: strategy, seed, round, n_labeled, accuracy, times
+out/results.csv|json       the tidy table: strategy, seed, round, n_labeled, metric, times
 out/learning_curves.png    mean ± std per strategy
-out/report.md              AUBC, labels to reach each target, final accuracy, the verdict
+out/report.md              AUBC, labels to reach each target, final metric, the verdict
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from activecv.sim._loop import run_strategy
 from activecv.sim._plot import plot_learning_curves
 from activecv.sim._report import Summary, render_markdown, summarize
 
-COLUMNS = ("strategy", "seed", "round", "n_labeled", "accuracy", "selection_seconds", "training_seconds")
+COLUMNS = ("strategy", "seed", "round", "n_labeled", "metric", "selection_seconds", "training_seconds")
 
 
 @dataclass(frozen=True)
@@ -140,8 +140,8 @@ def write_outputs(config: SimulationConfig, out: Path, data_name: str) -> Simula
     os.replace(out / "results.csv.partial", out / "results.csv")
     _write_atomic(out / "results.json", json.dumps(rows, indent=1))
     summary = summarize(rows, config)
-    title = f"{data_name}, {config.model}: test accuracy, mean ± std over {len(config.seeds)} seeds"
-    plot_learning_curves(rows, config.strategies, out / "learning_curves.png", title)
+    title = f"{data_name}, {config.model}: {config.metric_name}, mean ± std over {len(config.seeds)} seeds"
+    plot_learning_curves(rows, config.strategies, out / "learning_curves.png", title, config.metric_name)
     data_line = f"`{data_name}`"
     _write_atomic(out / "report.md", render_markdown(summary, config, data_line, "learning_curves.png"))
     return SimulationResult(out, rows, summary)
