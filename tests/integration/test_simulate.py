@@ -164,3 +164,14 @@ def test_detection_simulation_runs_every_detection_strategy(tmp_path: Path) -> N
     assert "mAP@0.5" in (tmp_path / "report.md").read_text()
     with pytest.raises(ValueError, match="detection simulations run on dataset 'digit-scenes'"):
         preset("digit-scenes-detection", model="gal_cnn")
+
+
+def broken_model(num_classes: int, input_shape: tuple[int, ...]) -> object:
+    raise RuntimeError("this model cannot be built")
+
+
+def test_a_failing_run_stops_the_simulation(features: Path, tmp_path: Path) -> None:
+    config = _config(features, model="tests.integration.test_simulate:broken_model", seeds=(0, 1))
+    with pytest.raises(RuntimeError, match="this model cannot be built"):
+        simulate(config, tmp_path, workers=2, progress=False)
+    assert not list((tmp_path / "runs").iterdir())  # nothing half-written

@@ -83,7 +83,8 @@ def simulate(
 
     Finished (strategy, seed) pairs already in ``out_dir`` are kept, so an interrupted run
     resumes where it stopped. ``workers`` > 1 runs pairs in that many processes, each with
-    an equal share of the CPU threads.
+    an equal share of the CPU threads; processes are spawned, so a script calling this needs
+    the ``if __name__ == "__main__":`` guard.
     """
     workers = check_positive_int(workers, "workers")
     out = Path(out_dir)
@@ -120,8 +121,13 @@ def simulate(
             workers, mp_context=context, initializer=_init_worker, initargs=(threads,)
         ) as pool:
             futures = {pool.submit(_run_pair, config_json, *pair, progress): pair for pair in pending}
-            for done, future in enumerate(as_completed(futures), 1):
-                finished(futures[future], future.result(), done)
+            try:
+                for done, future in enumerate(as_completed(futures), 1):
+                    finished(futures[future], future.result(), done)
+            except BaseException:  # a failed run stops the rest; finished pairs stay saved
+                for future in futures:
+                    future.cancel()
+                raise
     return write_outputs(config, out, data.name)
 
 
