@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -163,18 +164,7 @@ class Ebal(BatchStrategy):
                 )
             )
             progress.update(done)
-        params = EbalParams(
-            self.t_enms,
-            self.t_intra,
-            self.t_inter,
-            self.alpha,
-            self.beta,
-            self.entropy_mode,
-            self.prototype_instances,
-            self.novel_class_policy,
-            self.presence,
-            self.fill_mode,
-        )
+        params = EbalParams(**{f.name: getattr(self, f.name) for f in dataclasses.fields(EbalParams)})
         indices, scores, info = ebal_select(images, positions, counts, budget, params)
         info.update(
             positions=positions,
