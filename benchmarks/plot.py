@@ -57,6 +57,13 @@ def panels() -> list[tuple[str, list[tuple[str, dict]]]]:
             [("activecv stream", stream["activecv_stream"]), ("load + rank", stream["load_then_rank"])],
         )
     )
+    detection = {r["method"]: r for r in rows("detection")}
+    out.append(
+        (
+            "EBAL 1000 of 10k x 100 boxes x 256",
+            [("activecv", detection["ebal activecv"]), ("textbook ENMS", detection["ebal textbook stage 1"])],
+        )
+    )
     torch_rows = {(r["method"], r["model"]): r for r in rows("torch")}
     out.append(
         (
