@@ -252,3 +252,17 @@ def test_summaries_follow_prototype_and_presence_options() -> None:
     every = summarize_image(det, 2, "full", 0.5, "all", "pred_label")
     assert every.presence.tolist() == [0.55, 0.0]
     assert not np.allclose(every.prototypes[0], kept.prototypes[0])
+
+
+def test_relaxed_fill_raises_the_intra_threshold_before_filling_by_score() -> None:
+    images = [_image(3.0, {0: [1, 0]}), _image(2.0, {0: [0.9762, 0.2169]}), _image(1.0, {0: [1, 0.001]})]
+    positions = np.arange(3)
+    relax = EbalParams(t_intra=0.9, alpha=0.0, fill_mode="relax")
+    chosen, _, info = ebal_select(images, positions, np.zeros(2), 2, relax)
+    # the walk rejects both copies (0.976 and ~1.0 > 0.9); the relaxed walk (0.9 + 0.1) takes 0.976
+    assert (
+        chosen.tolist() == [0, 1] and info["accepted_by_relaxed_walk"] == 1 and info["filled_by_score"] == 0
+    )
+    plain = EbalParams(t_intra=0.9, alpha=0.0)
+    chosen, _, info = ebal_select(images, positions, np.zeros(2), 2, plain)
+    assert chosen.tolist() == [0, 1] and info["filled_by_score"] == 1  # same image, by score
