@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -105,7 +104,7 @@ class Enms(ScoreStrategy):
 
 @register
 @dataclass(frozen=True)
-class Ebal(BatchStrategy):
+class Ebal(EbalParams, BatchStrategy):
     """EBAL (Wu, Chen & Huang, CVPR 2022): ENMS scores, then a greedy walk that accepts an image
     only if a class prototype of it is new (intra-class diversity) and, while minority classes
     have quota, it likely shows one (inter-class balance); fill-up by score.
@@ -124,16 +123,6 @@ class Ebal(BatchStrategy):
     name: ClassVar[str] = "ebal"
     description: ClassVar[str] = "ENMS + diverse class prototypes + minority-class budget (Wu et al. 2022)"
     requires: ClassVar[Requirements] = (("detections", "labeled_class_counts"),)
-    t_enms: float = 0.5
-    t_intra: float = 0.7
-    t_inter: float = 0.3
-    alpha: float = 0.5
-    beta: float = 0.75
-    entropy_mode: str = "full"
-    prototype_instances: str = "kept"
-    novel_class_policy: str = "accept"
-    presence: str = "max_prob"
-    fill_mode: str = "entropy"
 
     def __post_init__(self) -> None:
         for name in ("t_enms", "t_intra", "t_inter"):
@@ -164,8 +153,7 @@ class Ebal(BatchStrategy):
                 )
             )
             progress.update(done)
-        params = EbalParams(**{f.name: getattr(self, f.name) for f in dataclasses.fields(EbalParams)})
-        indices, scores, info = ebal_select(images, positions, counts, budget, params)
+        indices, scores, info = ebal_select(images, positions, counts, budget, self)
         info.update(
             positions=positions,
             enms_scores=np.array([image.score for image in images]),
