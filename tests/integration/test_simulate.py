@@ -166,12 +166,9 @@ def test_detection_simulation_runs_every_detection_strategy(tmp_path: Path) -> N
         preset("digit-scenes-detection", model="gal_cnn")
 
 
-def broken_model(num_classes: int, input_shape: tuple[int, ...]) -> object:
-    raise RuntimeError("this model cannot be built")
-
-
 def test_a_failing_run_stops_the_simulation(features: Path, tmp_path: Path) -> None:
-    config = _config(features, model="tests.integration.test_simulate:broken_model", seeds=(0, 1))
-    with pytest.raises(RuntimeError, match="this model cannot be built"):
+    # a factory that fails in the worker processes: ResNet takes blocks and widths, not these
+    config = _config(features, model="activecv.adapters.torch:ResNet", seeds=(0, 1))
+    with pytest.raises(TypeError, match="missing 2 required positional arguments"):
         simulate(config, tmp_path, workers=2, progress=False)
     assert not list((tmp_path / "runs").iterdir())  # nothing half-written
