@@ -186,9 +186,9 @@ def render_markdown(summary: Summary, config: SimulationConfig, data_line: str, 
         "",
         f"![learning curves]({plot_file})",
         "",
-        "AUBC: area under the test-accuracy curve over the labeled-set sizes, divided by its width "
-        "(the mean accuracy over the budget; higher is better). Values are mean ± standard deviation "
-        "over seeds. Labels to X%: the first labeled-set size whose test accuracy reached X, averaged "
+        f"AUBC: area under the {config.metric_name} curve over the labeled-set sizes, divided by its "
+        "width (the mean over the budget; higher is better). Values are mean ± standard deviation over "
+        f"seeds. Labels to X%: the first labeled-set size whose {config.metric_name} reached X, averaged "
         "over the seeds that reached it. s per acquisition: the model's inference on the candidates "
         "plus the selection.",
         "",
