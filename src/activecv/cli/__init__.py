@@ -147,6 +147,7 @@ def _cmd_example(args: argparse.Namespace) -> int:
 def _labeled_images(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], list[Any]]:
     """Images (N, C, H, W), labels, class names and item ids from --dataset or --images."""
     from activecv import datasets
+    from activecv.sim._data import channels_first
 
     if args.images is not None:
         x, y, names, paths = datasets.load_image_folder(args.images, size=args.size)
@@ -156,8 +157,7 @@ def _labeled_images(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, t
         x, y, names, ids = data.x_train, data.y_train, data.class_names, list(range(len(data.y_train)))
     if args.limit is not None:
         x, y, ids = x[: args.limit], y[: args.limit], ids[: args.limit]
-    x = x[:, None] if x.ndim == 3 else np.moveaxis(x, -1, 1)  # to channels first
-    return np.ascontiguousarray(x, dtype=np.float32), y, names, ids
+    return channels_first(x), y, names, ids
 
 
 def _cmd_review_labels(args: argparse.Namespace) -> int:

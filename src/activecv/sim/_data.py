@@ -34,7 +34,8 @@ class SimulationData:
         return tuple(self.x_pool.shape[1:])
 
 
-def _channels_first(x: np.ndarray) -> np.ndarray:
+def channels_first(x: np.ndarray) -> np.ndarray:
+    """Images (N, H, W) or (N, H, W, C) as float32 (N, C, H, W)."""
     x = x[:, None] if x.ndim == 3 else np.moveaxis(x, -1, 1)
     return np.ascontiguousarray(x, dtype=np.float32)
 
@@ -69,13 +70,13 @@ def load_simulation_data(config: SimulationConfig, seed: int = 0) -> SimulationD
         return _scenes(config, seed)
     if config.dataset is not None:
         data = load(config.dataset, test_fraction=config.test_fraction, seed=seed)
-        x_pool, y_pool = _channels_first(data.x_train), data.y_train
-        x_test, y_test, names = _channels_first(data.x_test), data.y_test, data.class_names
+        x_pool, y_pool = channels_first(data.x_train), data.y_train
+        x_test, y_test, names = channels_first(data.x_test), data.y_test, data.class_names
         name = config.dataset
     else:
         if config.images is not None:
             x, y, names, _ = load_image_folder(config.images, size=config.image_size)
-            x, name = _channels_first(x), Path(config.images).name
+            x, name = channels_first(x), Path(config.images).name
         else:
             assert config.features is not None
             x, y, names = _features(Path(config.features))

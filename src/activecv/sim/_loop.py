@@ -13,6 +13,7 @@ from activecv._errors import InputError
 from activecv.sim._config import SimulationConfig
 from activecv.sim._data import SimulationData
 from activecv.strategies import get_strategy, select
+from activecv.strategies._api import draw_candidates
 
 
 def initial_set(labels: np.ndarray, size: int, mode: str, seed: int) -> np.ndarray:
@@ -142,8 +143,8 @@ class _Detection(_Classification):
 
         assert self.data.labels_pool is not None
         unlabeled = np.flatnonzero(~labeled)
-        if self.config.candidates is not None and self.config.candidates < unlabeled.shape[0]:
-            unlabeled = np.sort(rng.choice(unlabeled, self.config.candidates, replace=False))
+        if self.config.candidates is not None:
+            unlabeled = draw_candidates(unlabeled, self.config.candidates, rng)
         counts = np.zeros(len(self.data.class_names))
         for i in np.flatnonzero(labeled):
             np.add.at(counts, self.data.labels_pool[i], 1)

@@ -130,6 +130,13 @@ def _check_not_empty(n_items: int, labeled: np.ndarray) -> None:
         )
 
 
+def draw_candidates(unlabeled: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """A sorted random subset of ``size`` of the ``unlabeled`` positions (all of them if fewer)."""
+    if size >= unlabeled.shape[0]:
+        return unlabeled
+    return np.sort(rng.choice(unlabeled, size, replace=False))
+
+
 def _select_candidates(strategy: Strategy, pool: Pool, budget: int, ctx: Context, size: int) -> Selection:
     """Run ``strategy`` on the labeled items plus a random subset of ``size`` unlabeled ones."""
     n = pool.n_items
@@ -138,8 +145,7 @@ def _select_candidates(strategy: Strategy, pool: Pool, budget: int, ctx: Context
             "candidates needs inputs of known length (arrays or memmaps); got a stream of chunks."
         )
     unlabeled = np.flatnonzero(ctx.unlabeled(0, n))
-    if size < unlabeled.shape[0]:
-        unlabeled = np.sort(ctx.rng.choice(unlabeled, size, replace=False))
+    unlabeled = draw_candidates(unlabeled, size, ctx.rng)
     keep = np.union1d(ctx.labeled, unlabeled)
     sub_ctx = Context(np.searchsorted(keep, ctx.labeled), ctx.rng, ctx.rng_given, ctx.progress)
     inner = strategy.select(pool.subset(keep), budget, sub_ctx)

@@ -25,6 +25,7 @@ from activecv.adapters.torch._predict import (
 )
 from activecv.strategies import Strategy
 from activecv.strategies import select as select_from_arrays
+from activecv.strategies._api import draw_candidates
 from activecv.strategies._base import format_requirements, resolve_strategy
 from activecv.types import Selection
 
@@ -143,10 +144,8 @@ def select(
     generator = as_rng(rng)
     keep = np.arange(n_items)
     if candidates is not None:
-        unlabeled = np.setdiff1d(keep, labeled_idx)
         size = check_positive_int(candidates, "candidates")
-        if size < unlabeled.shape[0]:
-            unlabeled = np.sort(generator.choice(unlabeled, size, replace=False))
+        unlabeled = draw_candidates(np.setdiff1d(keep, labeled_idx), size, generator)
         keep = np.union1d(labeled_idx, unlabeled)
         data = _subset(data, keep)
     inputs: dict[str, Any] = strategy_inputs(chosen, model, data, progress=progress, **options)
