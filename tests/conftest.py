@@ -61,3 +61,22 @@ def pool() -> dict[str, np.ndarray]:
 
 
 __all__ = ["inputs_for", "make_pool"]
+
+
+def write_digit_images(folder: Any, n: int, start: int = 0) -> list[int]:
+    """``n`` real 8x8 digits (scaled to 16x16 PNGs) as ``folder/NNN.png``; returns their classes."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(start, start + n):
+        pixels = (digits.images[i] * 15).astype(np.uint8)
+        Image.fromarray(pixels).resize((16, 16), Image.NEAREST).save(folder / f"{i:03d}.png")
+    return [int(t) for t in digits.target[start : start + n]]
+
+
+@pytest.fixture
+def digit_pool(tmp_path: Any) -> tuple[Any, list[int]]:
+    """A folder of 40 real digit images and their true classes."""
+    return tmp_path / "pool", write_digit_images(tmp_path / "pool", 40)

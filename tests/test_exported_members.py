@@ -9,6 +9,7 @@ import activecv
 import activecv.adapters.torch
 import activecv.datasets
 import activecv.io
+import activecv.project
 import activecv.sim
 import activecv.strategies
 
@@ -21,6 +22,7 @@ def test_all_lists_exactly_the_public_names() -> None:
         activecv.adapters.torch,
         activecv.datasets,
         activecv.sim,
+        activecv.project,
     ):
         public = {n for n in dir(module) if not n.startswith("_")}
         submodules = {n for n in public if type(getattr(module, n)).__name__ == "module"}

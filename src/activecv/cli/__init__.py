@@ -14,6 +14,8 @@ import numpy as np
 
 import activecv
 from activecv._errors import ActiveCVError, InputError
+from activecv.cli._args import parse_param
+from activecv.cli._project import add_project_parser
 from activecv.io import (
     PredictionsFile,
     count_coco_boxes,
@@ -25,30 +27,6 @@ from activecv.io import (
 )
 from activecv.strategies import ScoreStrategy, Strategy, format_requirements, get_strategy, list_strategies
 from activecv.strategies._chunks import chunk_rows
-from activecv.strategies._pool import ALIASES, SPECS
-
-
-def _parse_param(text: str) -> tuple[str, Any]:
-    """``key=value`` with value parsed as JSON when it can be (numbers, true/false, null)."""
-    key, sep, raw = text.partition("=")
-    if not sep or not key:
-        raise InputError(f"--param must look like key=value; got {text!r}.")
-    try:
-        return key, json.loads(raw)
-    except json.JSONDecodeError:
-        return key, raw
-
-
-def _inputs_for(strategy: Strategy, file: PredictionsFile) -> list[str]:
-    """File arrays that satisfy the strategy's first satisfiable requirement set."""
-    present = {ALIASES.get(n, n): n for n in file.names if n in SPECS}
-    for group in strategy.requirements():
-        if set(group) <= set(present):
-            return [present[canonical] for canonical in group]
-    raise InputError(
-        f"strategy {strategy.name!r} requires {format_requirements(strategy.requirements())}; "
-        f"{str(file.path)!r} holds {', '.join(file.names)}."
-    )
 
 
 def _cmd_strategies(args: argparse.Namespace) -> int:
@@ -94,7 +72,7 @@ def _select_detections(args: argparse.Namespace, strategy: Strategy) -> int:
 
 
 def _cmd_select(args: argparse.Namespace) -> int:
-    strategy = get_strategy(args.strategy, **dict(_parse_param(p) for p in args.param))
+    strategy = get_strategy(args.strategy, **dict(parse_param(p) for p in args.param))
     if args.predictions.suffix.lower() == ".json":
         return _select_detections(args, strategy)
     file = PredictionsFile(args.predictions)
@@ -103,7 +81,7 @@ def _cmd_select(args: argparse.Namespace) -> int:
             f"{str(file.path)!r} must hold an 'ids' array naming each item; it holds {', '.join(file.names)}."
         )
     ids = file.load("ids")
-    names = _inputs_for(strategy, file)
+    names = file.inputs_for(strategy)
     for name in names:
         rows = file.shape(name)[0]
         if rows != ids.shape[0]:
@@ -232,7 +210,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         overrides["strategies"] = tuple(s for s in args.strategies.split(",") if s)
     params: dict[str, dict[str, Any]] = {}
     for text in args.param:
-        key, value = _parse_param(text)
+        key, value = parse_param(text)
         strategy, dot, name = key.partition(".")
         if not dot or not name:
             raise InputError(f"--param for simulate must look like strategy.key=value; got {text!r}.")
@@ -368,6 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--quiet", action="store_true", help="no progress lines")
     sim.set_defaults(run=_cmd_simulate)
+
+    add_project_parser(commands)
     return parser
 
 

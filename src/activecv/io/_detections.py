@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from activecv._errors import InputError
+from activecv.io._annotations import read_json
 from activecv.types import Detections
 
 
@@ -23,16 +23,6 @@ class DetectionPool:
     category_ids: list[int]
 
 
-def _read_json(path: str | Path, what: str) -> Any:
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{what} {str(path)!r} does not exist.")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{what} {str(path)!r} is not valid JSON: {exc}.") from None
-
-
 def _coco_images_and_categories(dataset: Any, path: str | Path) -> tuple[list[Any], list[int]]:
     if not isinstance(dataset, dict) or "images" not in dataset:
         raise InputError(f"{str(path)!r} must be a COCO dataset with an 'images' list.")
@@ -43,25 +33,29 @@ def _coco_images_and_categories(dataset: Any, path: str | Path) -> tuple[list[An
 
 def load_coco_detections(
     results: str | Path,
-    images: str | Path | None = None,
+    images: str | Path | dict[str, Any] | None = None,
     background_index: int | None = None,
 ) -> DetectionPool:
     """Read a COCO detection results file (a list of ``{image_id, category_id, bbox: [x, y, w,
     h], score}``) with optional per-detection ``class_probs`` and ``feature`` lists.
 
-    ``images``: a COCO dataset JSON whose ``images`` define the pool (images without any
-    detection included, in that order) and whose ``categories`` define the classes; without
+    ``images``: a COCO dataset JSON (a path, or the parsed object) whose ``images`` define the
+    pool (images without any detection included, in that order) and whose ``categories``
+    define the classes; without
     it the pool is the images that have detections, in first-seen order, and the classes are
     the category ids seen, sorted. ``class_probs`` must have one column per class, plus one
     at ``background_index`` when given.
     """
-    records = _read_json(results, "detection results")
+    records = read_json(results, "detection results")
     if not isinstance(records, list):
         raise InputError(
             f"{str(results)!r} must hold a JSON list of detections; got {type(records).__name__}."
         )
     if images is not None:
-        image_ids, categories = _coco_images_and_categories(_read_json(images, "COCO dataset"), images)
+        dataset = images if isinstance(images, dict) else read_json(images, "COCO dataset")
+        image_ids, categories = _coco_images_and_categories(
+            dataset, "images" if isinstance(images, dict) else images
+        )
     else:
         image_ids, categories = (
             list(dict.fromkeys(r.get("image_id") for r in records if isinstance(r, dict))),
@@ -156,7 +150,7 @@ def from_yolo(
 
 def count_coco_boxes(dataset: str | Path, category_ids: Sequence[int]) -> np.ndarray:
     """Ground-truth boxes per class in a COCO annotations file: ``labeled_class_counts``."""
-    data = _read_json(dataset, "COCO annotations")
+    data = read_json(dataset, "COCO annotations")
     if not isinstance(data, dict) or "annotations" not in data:
         raise InputError(f"{str(dataset)!r} must be a COCO dataset with an 'annotations' list.")
     index = {c: i for i, c in enumerate(category_ids)}

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 
 from activecv._errors import InputError, missing_extra
+from activecv.strategies import Strategy, format_requirements
+from activecv.strategies._pool import ALIASES, SPECS
 from activecv.types import Selection
 
 SUFFIXES = (".npz", ".parquet")
@@ -68,6 +70,17 @@ class PredictionsFile:
             raise InputError(
                 f"{str(self.path)!r} has no array {name!r}; it holds {', '.join(self.names) or 'nothing'}."
             )
+
+    def inputs_for(self, strategy: Strategy) -> list[str]:
+        """The arrays that satisfy the strategy's first satisfiable set of required inputs."""
+        present = {ALIASES.get(n, n): n for n in self.names if n in SPECS}
+        for group in strategy.requirements():
+            if set(group) <= set(present):
+                return [present[canonical] for canonical in group]
+        raise InputError(
+            f"strategy {strategy.name!r} requires {format_requirements(strategy.requirements())}; "
+            f"{str(self.path)!r} holds {', '.join(self.names)}."
+        )
 
     def shape(self, name: str) -> tuple[int, ...]:
         """Shape of array ``name``, read from the header and the first row, not the data."""

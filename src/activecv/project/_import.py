@@ -1,0 +1,28 @@
+"""Imports of labels into a project, from each format activecv reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from activecv.io._label_files import read_class_folders, read_coco_annotations, read_label_csv
+from activecv.io._labelstudio import read_label_studio_export
+from activecv.project._project import ImportReport, Project, ProjectError
+
+FORMATS = ("labelstudio", "coco", "csv", "folder")
+
+
+def import_labels(project: Project, path: str | Path, fmt: str, annotator: str | None = None) -> ImportReport:
+    """Import a Label Studio JSON export, a COCO dataset, a ``path,label`` CSV or a
+    ROOT/<class>/<image> folder; all or nothing (see :meth:`Project.import_annotations`).
+    ``annotator`` names who labeled, for formats that do not say (all but Label Studio)."""
+    if fmt == "labelstudio":
+        file = read_label_studio_export(path)
+    elif fmt == "coco":
+        file = read_coco_annotations(path, annotator or "coco")
+    elif fmt == "csv":
+        file = read_label_csv(path, annotator or "csv")
+    elif fmt == "folder":
+        file, _ = read_class_folders(path, annotator or "folder")
+    else:
+        raise ProjectError(f"format must be one of {', '.join(FORMATS)}; got {fmt!r}.")
+    return project.import_annotations(file)

@@ -1,0 +1,330 @@
+"""A real Label Studio on 127.0.0.1: activecv's round goes in, an annotator labels it, the
+export comes back into the ledger. Settings as in DEVELOPERS.md.
+
+Label Studio lives in its own virtual environment (its pins would fight ours): the one named
+by ``LABEL_STUDIO_BIN``, else ``label-studio`` on PATH, else one this test installs once into
+``~/.cache/activecv/``. ``ACTIVECV_SKIP_LABEL_STUDIO=1`` skips these tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from activecv.cli import main
+from activecv.project import Project
+
+LABEL_STUDIO = "label-studio==1.23.2"
+TOKEN = "ac7c0ffee0ddba11decafbad5eed0000000000ac"  # 40 hex characters
+
+pytestmark = [
+    pytest.mark.service,
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        os.environ.get("ACTIVECV_SKIP_LABEL_STUDIO") == "1", reason="ACTIVECV_SKIP_LABEL_STUDIO=1"
+    ),
+]
+
+
+def label_studio_executable() -> Path:
+    if os.environ.get("LABEL_STUDIO_BIN"):
+        return Path(os.environ["LABEL_STUDIO_BIN"])
+    if found := shutil.which("label-studio"):
+        return Path(found)
+    venv = Path.home() / ".cache" / "activecv" / LABEL_STUDIO.replace("==", "-")
+    executable = venv / "bin" / "label-studio"
+    complete = venv / "activecv-install-complete"  # written last: a killed install is redone
+    if not complete.is_file():
+        print(f"installing {LABEL_STUDIO} into {venv} (once)", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+        install = subprocess.run(
+            [str(venv / "bin" / "pip"), "install", "-q", LABEL_STUDIO],
+            capture_output=True,
+            text=True,
+            timeout=1200,
+        )
+        if install.returncode != 0:
+            pytest.fail(f"could not install {LABEL_STUDIO}: {install.stderr[-2000:]}")
+        complete.touch()
+    return executable
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LabelStudio:
+    """A REST client for the running server (stdlib only)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        request = urllib.request.Request(
+            self.url + path,
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"Token {TOKEN}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            text = response.read()
+        return json.loads(text) if text else None
+
+
+@pytest.fixture(scope="module")
+def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabelStudio]:
+    executable = label_studio_executable()
+    data = tmp_path_factory.mktemp("label-studio")
+    port = free_port()
+    env = {
+        **os.environ,
+        "LABEL_STUDIO_USERNAME": "annotator@example.com",
+        "LABEL_STUDIO_PASSWORD": "activecv-test-password",
+        "LABEL_STUDIO_USER_TOKEN": TOKEN,
+        "ML_BLOCK_LOCAL_IP": "false",
+        "SSRF_PROTECTION_ENABLED": "false",
+        "LATEST_VERSION_CHECK": "false",
+        "COLLECT_ANALYTICS": "false",
+        "SENTRY_DSN": "",
+        "FRONTEND_SENTRY_DSN": "",
+    }
+    command = [str(executable), "start", "--no-browser", "--internal-host", "127.0.0.1", "-p", str(port)]
+    command += ["--data-dir", str(data), "--enable-legacy-api-token"]
+    log = open(data / "server.log", "w")
+    server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    client = LabelStudio(f"http://127.0.0.1:{port}")
+    deadline = time.monotonic() + 300
+    try:
+        while True:
+            try:
+                if client.call("GET", "/health")["status"] == "UP":
+                    break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"Label Studio did not start: {(data / 'server.log').read_text()[-3000:]}")
+            time.sleep(1)
+        yield client
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+        log.close()
+
+
+def run(*argv: str) -> None:
+    assert main(list(argv)) == 0, argv
+
+
+def annotate_in_label_studio(
+    client: LabelStudio, tasks_file: Path, model_version: str, result_of: Any
+) -> list[int]:
+    """Create a Label Studio project, import the tasks in shuffled order, then label as an
+    annotator does under uncertainty sampling: ask for the next task, annotate it, repeat.
+    Returns the activecv ranks in the order Label Studio handed the tasks out."""
+    config = tasks_file.with_name(tasks_file.stem + ".label_config.xml").read_text()
+    project = client.call("POST", "/api/projects", {"title": "activecv round trip", "label_config": config})
+    tasks = json.loads(tasks_file.read_text())
+    np.random.default_rng(0).shuffle(tasks)  # so task ids do not follow the ranking
+    imported = client.call("POST", f"/api/projects/{project['id']}/import", tasks)
+    assert imported["task_count"] == len(tasks) and imported["prediction_count"] == len(tasks)
+    client.call(
+        "PATCH",
+        f"/api/projects/{project['id']}",
+        {"sampling": "Uncertainty sampling", "model_version": model_version},
+    )
+    ranks = []
+    for _ in tasks:
+        task = client.call("GET", f"/api/projects/{project['id']}/next")
+        ranks.append(task["data"]["activecv_rank"])
+        client.call(
+            "POST", f"/api/tasks/{task['id']}/annotations", {"result": result_of(task), "lead_time": 3.0}
+        )
+    export = client.call("GET", f"/api/projects/{project['id']}/export?exportType=JSON")
+    tasks_file.with_name("export.json").write_text(json.dumps(export))
+    return ranks
+
+
+def test_classification_round_trip(label_studio: LabelStudio, tmp_path: Path, digit_pool: Any) -> None:
+    pool, truth = digit_pool
+    classes = ",".join(str(k) for k in range(10))
+    run(
+        "project",
+        "init",
+        str(tmp_path / "project"),
+        "--images",
+        str(pool),
+        "--task",
+        "classification",
+        "--classes",
+        classes,
+    )
+    with Project(tmp_path / "project") as project:
+        paths = [item["path"] for item in project.items()]
+    np.savez(
+        tmp_path / "preds.npz",
+        ids=np.array(paths),
+        probs=np.random.default_rng(4).dirichlet(np.ones(10), size=40),
+    )
+    run(
+        "project",
+        "round",
+        str(tmp_path / "project"),
+        "--predictions",
+        str(tmp_path / "preds.npz"),
+        "--strategy",
+        "margin",
+        "--budget",
+        "8",
+        "--model-version",
+        "cnn-7",
+        "--quiet",
+    )
+    tasks = tmp_path / "tasks.json"
+    run("project", "export", str(tmp_path / "project"), "--format", "labelstudio", "--out", str(tasks))
+
+    def true_choice(task: dict[str, Any]) -> list[dict[str, Any]]:
+        label = str(truth[int(task["data"]["activecv_path"][:3])])
+        return [{"from_name": "label", "to_name": "image", "type": "choices", "value": {"choices": [label]}}]
+
+    ranks = annotate_in_label_studio(label_studio, tasks, "cnn-7", true_choice)
+    assert ranks == list(range(1, 9)), "Label Studio's uncertainty sampling must follow activecv's ranking"
+    run(
+        "project",
+        "import",
+        str(tmp_path / "project"),
+        str(tmp_path / "export.json"),
+        "--format",
+        "labelstudio",
+    )
+    with Project(tmp_path / "project") as project:
+        selected = project.selection(1)
+        labels = project.labels()
+        assert sorted(labels) == sorted(row["id"] for row in selected)
+        for row in selected:
+            assert [label.class_name for label in labels[row["id"]]] == [str(truth[int(row["path"][:3])])]
+        assert project.status()["rounds"][0]["labeled"] == 8
+        assert project.history(selected[0]["id"])[0]["annotator"].startswith("labelstudio-user-")
+
+
+def test_detection_round_trip(label_studio: LabelStudio, tmp_path: Path) -> None:
+    from PIL import Image
+
+    from activecv.datasets import make_scenes
+
+    scenes = make_scenes(12, size=64, max_objects=3, source="digits", seed=0)
+    pool = tmp_path / "scenes"
+    pool.mkdir()
+    for i in range(len(scenes)):
+        Image.fromarray((scenes.images[i, 0] * 255).astype(np.uint8)[:, :48]).save(pool / f"{i:02d}.png")
+    run(
+        "project",
+        "init",
+        str(tmp_path / "project"),
+        "--images",
+        str(pool),
+        "--task",
+        "detection",
+        "--classes",
+        ",".join(scenes.class_names),
+    )
+    with Project(tmp_path / "project") as project:
+        items = project.items()
+    rng = np.random.default_rng(1)
+    results = []
+    for item in items:
+        for _ in range(3):
+            probs = rng.dirichlet(np.ones(len(scenes.class_names)))
+            results.append(
+                {
+                    "image_id": item["id"],
+                    "category_id": int(np.argmax(probs)) + 1,
+                    "bbox": [2, 3, 20, 10],
+                    "score": float(probs.max()),
+                    "class_probs": probs.tolist(),
+                }
+            )
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    run(
+        "project",
+        "round",
+        str(tmp_path / "project"),
+        "--predictions",
+        str(tmp_path / "results.json"),
+        "--strategy",
+        "detection_entropy",
+        "--budget",
+        "5",
+        "--quiet",
+    )
+    tasks = tmp_path / "tasks.json"
+    run("project", "export", str(tmp_path / "project"), "--format", "labelstudio", "--out", str(tasks))
+    assert all(t["predictions"][0]["result"] for t in json.loads(tasks.read_text()))  # boxes pre-annotated
+
+    def true_boxes(index: int) -> list[tuple[str, list[float]]]:
+        """The scene's true boxes that lie in the saved 64 x 48 crop (clipped to it)."""
+        found = []
+        for box, label in zip(scenes.boxes[index].tolist(), scenes.labels[index].tolist(), strict=True):
+            if box[0] < 47:
+                found.append((scenes.class_names[label], [box[0], box[1], min(box[2], 48.0), box[3]]))
+        return found
+
+    def rectangles(task: dict[str, Any]) -> list[dict[str, Any]]:
+        boxes = true_boxes(int(task["data"]["activecv_path"][:2]))
+        return [
+            {
+                "from_name": "label",
+                "to_name": "image",
+                "type": "rectanglelabels",
+                "original_width": 48,
+                "original_height": 64,
+                "image_rotation": 0,
+                "value": {
+                    "x": 100 * x0 / 48,
+                    "y": 100 * y0 / 64,
+                    "width": 100 * (x1 - x0) / 48,
+                    "height": 100 * (y1 - y0) / 64,
+                    "rotation": 0,
+                    "rectanglelabels": [name],
+                },
+            }
+            for name, (x0, y0, x1, y1) in boxes
+        ]
+
+    ranks = annotate_in_label_studio(label_studio, tasks, "activecv-round-1", rectangles)
+    assert ranks == [1, 2, 3, 4, 5]
+    run(
+        "project",
+        "import",
+        str(tmp_path / "project"),
+        str(tmp_path / "export.json"),
+        "--format",
+        "labelstudio",
+    )
+    with Project(tmp_path / "project") as project:
+        labels = project.labels()
+        selected = project.selection(1)
+        assert sorted(labels) == sorted(row["id"] for row in selected)
+        for row in selected:
+            expected = true_boxes(int(row["path"][:2]))
+            got = [(label.class_name, list(label.box)) for label in labels[row["id"]]]  # type: ignore[arg-type]
+            assert [name for name, _ in got] == [name for name, _ in expected]
+            np.testing.assert_allclose([box for _, box in got], [box for _, box in expected], atol=1e-6)
