@@ -221,12 +221,12 @@ def test_missing_extra_names_the_install_line() -> None:
 
 
 def test_cli_param_syntax() -> None:
-    from activecv.cli import _parse_param
+    from activecv.cli._args import parse_param
 
-    assert _parse_param("beta=2") == ("beta", 2)
-    assert _parse_param("mode=softrank") == ("mode", "softrank")
+    assert parse_param("beta=2") == ("beta", 2)
+    assert parse_param("mode=softrank") == ("mode", "softrank")
     with pytest.raises(ValueError, match="--param must look like key=value; got 'beta'"):
-        _parse_param("beta")
+        parse_param("beta")
 
 
 def test_an_empty_stream_is_an_empty_pool() -> None:

@@ -11,13 +11,15 @@ import hashlib
 import json
 import sqlite3
 import uuid
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from activecv._errors import InputError
 from activecv.io._annotations import Annotation, AnnotationFile, Label
@@ -461,9 +463,11 @@ class Project:
             budget,
             item_ids_of=self.item_ids,
             excluded=self._labeled_ids() | self.selected_ids(),
-            all_item_ids=[item["id"] for item in self.items()],
             classes=self.classes,
-            current_labels=self.labels(),
+            detection_pool=lambda: (
+                [i for (i,) in self._conn.execute("SELECT id FROM items ORDER BY id")],
+                np.array(list(self._class_balance().values())),
+            ),
             candidates=candidates,
             seed=seed,
             background_index=background_index,
@@ -588,15 +592,27 @@ class Project:
                 "INSERT OR REPLACE INTO leases VALUES (?, ?, ?, ?)",
                 [(item_id, annotator, now.isoformat(), expires) for (item_id,) in queue],
             )
-        by_id = {item["id"]: item for item in self.items()}
-        return [{**by_id[item_id], "expires_at": expires} for (item_id,) in queue]
+        paths = dict(
+            self._conn.execute(
+                f"SELECT id, path FROM items WHERE id IN ({','.join('?' * len(queue))})",
+                [i for (i,) in queue],
+            )
+        )
+        return [{"id": item_id, "path": paths[item_id], "expires_at": expires} for (item_id,) in queue]
+
+    def _class_balance(self) -> dict[str, int]:
+        """Current labels per class (images for classification, boxes for detection)."""
+        counts = dict(
+            self._conn.execute(
+                f"SELECT l.class_id, COUNT(*) FROM labels l JOIN ({CURRENT}) latest "
+                "ON l.annotation_id = latest.id GROUP BY l.class_id"
+            )
+        )
+        return {name: counts.get(k, 0) for k, name in enumerate(self.classes, 1)}
 
     def status(self) -> dict[str, Any]:
         """Counts: items, labeled, per round (selected, labeled), class balance, pending leases."""
-        labeled = self._labeled_ids()
-        balance: Counter[str] = Counter()
-        for labels in self.labels().values():
-            balance.update(label.class_name for label in labels)
+        labeled = self._conn.execute("SELECT COUNT(DISTINCT item_id) FROM annotations").fetchone()[0]
         per_round = [
             {"round": number, "strategy": strategy, "selected": selected, "labeled": done}
             for number, strategy, selected, done in self._conn.execute(
@@ -614,10 +630,10 @@ class Project:
             "project_id": self.id,
             "task": self.task,
             "items": total,
-            "labeled": len(labeled),
-            "unlabeled": total - len(labeled),
+            "labeled": labeled,
+            "unlabeled": total - labeled,
             "rounds": per_round,
-            "class_balance": {name: balance[name] for name in self.classes},
+            "class_balance": self._class_balance(),
             "leases": dict(leases),
         }
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,7 +12,6 @@ import numpy as np
 import activecv
 from activecv._errors import InputError, PoolExhaustedError
 from activecv.io import PredictionsFile, load_coco_detections
-from activecv.io._annotations import Label
 from activecv.strategies import ScoreStrategy, Strategy
 from activecv.types import Detections
 
@@ -36,26 +35,25 @@ def plan_round(
     *,
     item_ids_of: Any,
     excluded: set[int],
-    all_item_ids: Sequence[int],
     classes: Sequence[str],
-    current_labels: dict[int, list[Label]],
+    detection_pool: Callable[[], tuple[list[int], np.ndarray]],
     candidates: int | None,
     seed: int,
     background_index: int | None,
     progress: bool,
 ) -> PlannedRound:
-    """Select ``budget`` items among those not labeled and not selected before (``excluded``)."""
+    """Select ``budget`` items among those not labeled and not selected before (``excluded``).
+
+    ``detection_pool`` gives, for detection, every item id and the labeled boxes per class.
+    """
     if path.suffix.lower() == ".json":
+        all_item_ids, counts = detection_pool()
         images = {
             "images": [{"id": i} for i in all_item_ids],
             "categories": [{"id": k, "name": name} for k, name in enumerate(classes, 1)],
         }
         pool = load_coco_detections(path, images=images, background_index=background_index)
         item_ids = list(pool.image_ids)
-        counts = np.zeros(len(classes), dtype=np.int64)
-        for labels in current_labels.values():
-            for label in labels:
-                counts[classes.index(label.class_name)] += 1
         inputs: dict[str, Any] = {"detections": pool.detections, "labeled_class_counts": counts}
     else:
         file = PredictionsFile(path)
