@@ -510,3 +510,16 @@ def test_migrations_apply_in_order_and_a_failing_one_rolls_back(
     project = Project(tmp_path / "project")
     assert project._conn.execute("PRAGMA user_version").fetchone()[0] == 2
     assert len(project.items()) == 40
+
+
+def test_an_init_killed_before_its_first_commit_is_completed_by_running_it_again(
+    tmp_path: Path, digit_pool: Any
+) -> None:
+    pool, _ = digit_pool
+    (tmp_path / "project").mkdir()
+    conn = sqlite3.connect(tmp_path / "project" / "ledger.sqlite", isolation_level=None)
+    schema.migrate(conn, "ledger")  # the schema exists, the project's own rows do not
+    conn.close()
+    with pytest.raises(InputError, match=r"was left by an interrupted init; run the same init again"):
+        Project(tmp_path / "project")
+    assert len(new_project(tmp_path, pool).items()) == 40

@@ -100,6 +100,8 @@ class Project:
         self._conn = _connect(path)
         migrate(self._conn, str(path))
         meta = dict(self._conn.execute("SELECT key, value FROM meta"))
+        if "project_id" not in meta:
+            raise ProjectError(f"{str(path)!r} was left by an interrupted init; run the same init again.")
         self.id: str = meta["project_id"]
         self.task: str = meta["task"]
         self.root = Path(meta["root"])
@@ -135,15 +137,11 @@ class Project:
             )
         files = describe(base, paths)
         directory = Path(directory)
-        ledger = directory / LEDGER
-        if ledger.is_file():
-            project = cls(directory)
-            project._check_same(task, classes, base)
-        else:
-            directory.mkdir(parents=True, exist_ok=True)
-            conn = _connect(ledger)
-            migrate(conn, str(ledger))
-            with _transaction(conn):
+        directory.mkdir(parents=True, exist_ok=True)
+        conn = _connect(directory / LEDGER)
+        try:
+            migrate(conn, str(directory / LEDGER))
+            with _transaction(conn):  # a no-op for an existing project; completes a killed init
                 if conn.execute("SELECT COUNT(*) FROM meta").fetchone()[0] == 0:
                     meta = {
                         "project_id": uuid.uuid4().hex,
@@ -153,9 +151,10 @@ class Project:
                     }
                     conn.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
                     conn.executemany("INSERT INTO classes (name) VALUES (?)", [(c,) for c in classes])
+        finally:
             conn.close()
-            project = cls(directory)
-            project._check_same(task, classes, base)
+        project = cls(directory)
+        project._check_same(task, classes, base)
         project.registered = project.register(files)
         return project
 
