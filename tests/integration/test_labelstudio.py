@@ -130,8 +130,8 @@ def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabelStud
         log.close()
 
 
-def run(*argv: str) -> None:
-    assert main(list(argv)) == 0, argv
+def cli(command: str) -> None:
+    assert main(command.split()) == 0, command
 
 
 def annotate_in_label_studio(
@@ -163,66 +163,42 @@ def annotate_in_label_studio(
     return ranks
 
 
+def round_trip(client: LabelStudio, project: Path, model_version: str, result_of: Any) -> list[int]:
+    """Export the project's round to Label Studio, annotate it there, import Label Studio's
+    export back; returns the ranks in the order Label Studio handed the tasks out."""
+    tasks = project.parent / "tasks.json"
+    cli(f"project export {project} --format labelstudio --out {tasks}")
+    ranks = annotate_in_label_studio(client, tasks, model_version, result_of)
+    cli(f"project import {project} {project.parent}/export.json --format labelstudio")
+    return ranks
+
+
 def test_classification_round_trip(label_studio: LabelStudio, tmp_path: Path, digit_pool: Any) -> None:
     pool, truth = digit_pool
-    classes = ",".join(str(k) for k in range(10))
-    run(
-        "project",
-        "init",
-        str(tmp_path / "project"),
-        "--images",
-        str(pool),
-        "--task",
-        "classification",
-        "--classes",
-        classes,
+    project = tmp_path / "project"
+    classes = ",".join(map(str, range(10)))
+    cli(f"project init {project} --images {pool} --task classification --classes {classes}")
+    probs = np.random.default_rng(4).dirichlet(np.ones(10), size=40)
+    np.savez(tmp_path / "preds.npz", ids=np.array(sorted(p.name for p in pool.iterdir())), probs=probs)
+    cli(
+        f"project round {project} --predictions {tmp_path}/preds.npz --strategy margin "
+        " --budget 8 --model-version cnn-7"
     )
-    with Project(tmp_path / "project") as project:
-        paths = [item["path"] for item in project.items()]
-    np.savez(
-        tmp_path / "preds.npz",
-        ids=np.array(paths),
-        probs=np.random.default_rng(4).dirichlet(np.ones(10), size=40),
-    )
-    run(
-        "project",
-        "round",
-        str(tmp_path / "project"),
-        "--predictions",
-        str(tmp_path / "preds.npz"),
-        "--strategy",
-        "margin",
-        "--budget",
-        "8",
-        "--model-version",
-        "cnn-7",
-        "--quiet",
-    )
-    tasks = tmp_path / "tasks.json"
-    run("project", "export", str(tmp_path / "project"), "--format", "labelstudio", "--out", str(tasks))
 
     def true_choice(task: dict[str, Any]) -> list[dict[str, Any]]:
         label = str(truth[int(task["data"]["activecv_path"][:3])])
         return [{"from_name": "label", "to_name": "image", "type": "choices", "value": {"choices": [label]}}]
 
-    ranks = annotate_in_label_studio(label_studio, tasks, "cnn-7", true_choice)
+    ranks = round_trip(label_studio, project, "cnn-7", true_choice)
     assert ranks == list(range(1, 9)), "Label Studio's uncertainty sampling must follow activecv's ranking"
-    run(
-        "project",
-        "import",
-        str(tmp_path / "project"),
-        str(tmp_path / "export.json"),
-        "--format",
-        "labelstudio",
-    )
-    with Project(tmp_path / "project") as project:
-        selected = project.selection(1)
-        labels = project.labels()
+    with Project(project) as opened:
+        selected = opened.selection(1)
+        labels = opened.labels()
         assert sorted(labels) == sorted(row["id"] for row in selected)
         for row in selected:
             assert [label.class_name for label in labels[row["id"]]] == [str(truth[int(row["path"][:3])])]
-        assert project.status()["rounds"][0]["labeled"] == 8
-        assert project.history(selected[0]["id"])[0]["annotator"].startswith("labelstudio-user-")
+        assert opened.status()["rounds"][0]["labeled"] == 8
+        assert opened.history(selected[0]["id"])[0]["annotator"].startswith("labelstudio-user-")
 
 
 def test_detection_round_trip(label_studio: LabelStudio, tmp_path: Path) -> None:
@@ -231,53 +207,23 @@ def test_detection_round_trip(label_studio: LabelStudio, tmp_path: Path) -> None
     from activecv.datasets import make_scenes
 
     scenes = make_scenes(12, size=64, max_objects=3, source="digits", seed=0)
-    pool = tmp_path / "scenes"
+    pool, project = tmp_path / "scenes", tmp_path / "project"
     pool.mkdir()
-    for i in range(len(scenes)):
+    for i in range(len(scenes)):  # 48 wide, 64 high: width and height must not be confused
         Image.fromarray((scenes.images[i, 0] * 255).astype(np.uint8)[:, :48]).save(pool / f"{i:02d}.png")
-    run(
-        "project",
-        "init",
-        str(tmp_path / "project"),
-        "--images",
-        str(pool),
-        "--task",
-        "detection",
-        "--classes",
-        ",".join(scenes.class_names),
-    )
-    with Project(tmp_path / "project") as project:
-        items = project.items()
+    cli(f"project init {project} --images {pool} --task detection --classes {','.join(scenes.class_names)}")
     rng = np.random.default_rng(1)
     results = []
-    for item in items:
+    for item_id in range(1, len(scenes) + 1):
         for _ in range(3):
-            probs = rng.dirichlet(np.ones(len(scenes.class_names)))
-            results.append(
-                {
-                    "image_id": item["id"],
-                    "category_id": int(np.argmax(probs)) + 1,
-                    "bbox": [2, 3, 20, 10],
-                    "score": float(probs.max()),
-                    "class_probs": probs.tolist(),
-                }
-            )
+            p = rng.dirichlet(np.ones(len(scenes.class_names)))
+            box = {"image_id": item_id, "category_id": int(np.argmax(p)) + 1, "bbox": [2, 3, 20, 10]}
+            results.append({**box, "score": float(p.max()), "class_probs": p.tolist()})
     (tmp_path / "results.json").write_text(json.dumps(results))
-    run(
-        "project",
-        "round",
-        str(tmp_path / "project"),
-        "--predictions",
-        str(tmp_path / "results.json"),
-        "--strategy",
-        "detection_entropy",
-        "--budget",
-        "5",
-        "--quiet",
+    cli(
+        f"project round {project} --predictions {tmp_path}/results.json --strategy detection_entropy"
+        " --budget 5"
     )
-    tasks = tmp_path / "tasks.json"
-    run("project", "export", str(tmp_path / "project"), "--format", "labelstudio", "--out", str(tasks))
-    assert all(t["predictions"][0]["result"] for t in json.loads(tasks.read_text()))  # boxes pre-annotated
 
     def true_boxes(index: int) -> list[tuple[str, list[float]]]:
         """The scene's true boxes that lie in the saved 64 x 48 crop (clipped to it)."""
@@ -288,7 +234,18 @@ def test_detection_round_trip(label_studio: LabelStudio, tmp_path: Path) -> None
         return found
 
     def rectangles(task: dict[str, Any]) -> list[dict[str, Any]]:
-        boxes = true_boxes(int(task["data"]["activecv_path"][:2]))
+        percent = [
+            (
+                name,
+                {
+                    "x": 100 * x0 / 48,
+                    "y": 100 * y0 / 64,
+                    "width": 100 * (x1 - x0) / 48,
+                    "height": 100 * (y1 - y0) / 64,
+                },
+            )
+            for name, (x0, y0, x1, y1) in true_boxes(int(task["data"]["activecv_path"][:2]))
+        ]
         return [
             {
                 "from_name": "label",
@@ -296,35 +253,19 @@ def test_detection_round_trip(label_studio: LabelStudio, tmp_path: Path) -> None
                 "type": "rectanglelabels",
                 "original_width": 48,
                 "original_height": 64,
-                "image_rotation": 0,
-                "value": {
-                    "x": 100 * x0 / 48,
-                    "y": 100 * y0 / 64,
-                    "width": 100 * (x1 - x0) / 48,
-                    "height": 100 * (y1 - y0) / 64,
-                    "rotation": 0,
-                    "rectanglelabels": [name],
-                },
+                "value": {**value, "rotation": 0, "rectanglelabels": [name]},
             }
-            for name, (x0, y0, x1, y1) in boxes
+            for name, value in percent
         ]
 
-    ranks = annotate_in_label_studio(label_studio, tasks, "activecv-round-1", rectangles)
-    assert ranks == [1, 2, 3, 4, 5]
-    run(
-        "project",
-        "import",
-        str(tmp_path / "project"),
-        str(tmp_path / "export.json"),
-        "--format",
-        "labelstudio",
-    )
-    with Project(tmp_path / "project") as project:
-        labels = project.labels()
-        selected = project.selection(1)
+    assert round_trip(label_studio, project, "activecv-round-1", rectangles) == [1, 2, 3, 4, 5]
+    assert all(t["predictions"][0]["result"] for t in json.loads((tmp_path / "tasks.json").read_text()))
+    with Project(project) as opened:
+        labels = opened.labels()
+        selected = opened.selection(1)
         assert sorted(labels) == sorted(row["id"] for row in selected)
         for row in selected:
             expected = true_boxes(int(row["path"][:2]))
-            got = [(label.class_name, list(label.box)) for label in labels[row["id"]]]  # type: ignore[arg-type]
+            got = [(label.class_name, list(label.box or ())) for label in labels[row["id"]]]
             assert [name for name, _ in got] == [name for name, _ in expected]
             np.testing.assert_allclose([box for _, box in got], [box for _, box in expected], atol=1e-6)
