@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import sqlite3
@@ -503,12 +504,12 @@ def test_migrations_apply_in_order_and_a_failing_one_rolls_back(
     with pytest.raises(sqlite3.OperationalError, match="no such table: no_such_table"):
         Project(tmp_path / "project")
     with sqlite3.connect(ledger) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(released)
         assert "note" not in [row[1] for row in conn.execute("PRAGMA table_info(items)")]
     working = [*released, "ALTER TABLE items ADD COLUMN note TEXT;"]
     monkeypatch.setattr(schema, "MIGRATIONS", working)
     project = Project(tmp_path / "project")
-    assert project._conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert project._conn.execute("PRAGMA user_version").fetchone()[0] == len(released) + 1
     assert len(project.items()) == 40
 
 
@@ -523,3 +524,35 @@ def test_an_init_killed_before_its_first_commit_is_completed_by_running_it_again
     with pytest.raises(InputError, match=r"was left by an interrupted init; run the same init again"):
         Project(tmp_path / "project")
     assert len(new_project(tmp_path, pool).items()) == 40
+
+
+def test_a_first_release_ledger_migrates_with_its_data(
+    tmp_path: Path, digit_pool: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pool, _ = digit_pool
+    with monkeypatch.context() as first_release:
+        first_release.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:1])
+        first_release.setattr(schema, "SCHEMA_VERSION", 1)
+        old = new_project(tmp_path, pool)
+        import_labels(old, csv_file(tmp_path, [("000.png", "3")]), "csv")
+        old.close()
+    project = Project(tmp_path / "project")
+    assert project._conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
+    assert [labels for labels in project.labels().values()] == [[Label("3")]]
+    assert project.queue() == []  # the table version 2 added
+
+
+def test_flagged_images_are_stored_once_by_content(tmp_path: Path, digit_pool: Any) -> None:
+    pool, _ = digit_pool
+    project = new_project(tmp_path, pool)
+    data = (pool / "000.png").read_bytes()
+    new = b"bytes the service already decoded"
+    known = project.enqueue(data, ".png", (16, 16), "entropy", 1.5, "m1")
+    assert known == project.item_ids(["000.png"])[0]  # already in the pool: not stored again
+    first = project.enqueue(new, ".png", (4, 4), "entropy", 2.0, "m1")
+    assert project.enqueue(new, ".png", (4, 4), "entropy", 2.0, "m1") == first
+    assert sorted((pool / "incoming").iterdir()) == [pool / "incoming" / f"{hashlib.sha256(new).hexdigest()}.png"]
+    assert [(q["id"], q["value"]) for q in project.queue()] == [(known, 1.5), (first, 2.0)]
+    import_labels(project, csv_file(tmp_path, [("000.png", "0")]), "csv")
+    assert [q["id"] for q in project.queue()] == [first]
+    assert len(project.queue(include_labeled=True)) == 2

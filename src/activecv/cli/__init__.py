@@ -16,6 +16,7 @@ import activecv
 from activecv._errors import ActiveCVError, InputError
 from activecv.cli._args import parse_param
 from activecv.cli._project import add_project_parser
+from activecv.cli._serve import add_serve_parser
 from activecv.io import (
     PredictionsFile,
     count_coco_boxes,
@@ -348,6 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.set_defaults(run=_cmd_simulate)
 
     add_project_parser(commands)
+    add_serve_parser(commands)
     return parser
 
 

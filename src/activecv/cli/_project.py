@@ -14,7 +14,7 @@ from activecv.project._export import ITEM_SETS
 from activecv.project._import import FORMATS as IMPORT_FORMATS
 
 
-def _classes(text: str) -> list[str]:
+def read_classes(text: str) -> list[str]:
     """``a,b,c`` or ``@FILE`` with one class per line."""
     if text.startswith("@"):
         return [
@@ -27,7 +27,7 @@ def _init(args: argparse.Namespace) -> int:
     project = Project.init(
         args.dir,
         task=args.task,
-        classes=_classes(args.classes),
+        classes=read_classes(args.classes),
         images=args.images,
         manifest=args.manifest,
         root=args.root,

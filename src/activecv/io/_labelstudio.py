@@ -71,38 +71,47 @@ def label_studio_tasks(
         prediction = {
             "model_version": model_version,
             "score": (item.rank - 1) / n,
-            "result": _prediction_result(item, task),
+            "result": model_results(task, item.prediction, item.width, item.height),
         }
         tasks.append({"data": data, "predictions": [prediction]})
     return tasks
 
 
-def _prediction_result(item: TaskItem, task: str) -> list[dict[str, Any]]:
-    if item.prediction is None:
+def model_results(
+    task: str,
+    prediction: dict[str, Any] | None,
+    width: int | None,
+    height: int | None,
+    from_name: str = FROM_NAME,
+    to_name: str = TO_NAME,
+) -> list[dict[str, Any]]:
+    """A model's labels as Label Studio results: ``{"class": name}`` becomes a choice,
+    ``{"boxes": [{"box": xyxy, "class", "score"}]}`` rectangles in percent of the image."""
+    if prediction is None:
         return []
     if task == "classification":
-        choice = {"choices": [item.prediction["class"]]}
-        return [{"from_name": FROM_NAME, "to_name": TO_NAME, "type": "choices", "value": choice}]
-    if not item.width or not item.height:
+        choice = {"choices": [prediction["class"]]}
+        return [{"from_name": from_name, "to_name": to_name, "type": "choices", "value": choice}]
+    if not width or not height:
         return []  # boxes need the image size to become percentages
     results = []
-    for box in item.prediction["boxes"]:
+    for box in prediction["boxes"]:
         x0, y0, x1, y1 = box["box"]
         value: dict[str, Any] = {
-            "x": 100 * x0 / item.width,
-            "y": 100 * y0 / item.height,
-            "width": 100 * (x1 - x0) / item.width,
-            "height": 100 * (y1 - y0) / item.height,
+            "x": 100 * x0 / width,
+            "y": 100 * y0 / height,
+            "width": 100 * (x1 - x0) / width,
+            "height": 100 * (y1 - y0) / height,
             "rotation": 0,
             "rectanglelabels": [box["class"]],
         }
         results.append(
             {
-                "from_name": FROM_NAME,
-                "to_name": TO_NAME,
+                "from_name": from_name,
+                "to_name": to_name,
                 "type": "rectanglelabels",
-                "original_width": item.width,
-                "original_height": item.height,
+                "original_width": width,
+                "original_height": height,
                 "value": value,
                 "score": box["score"],
             }
@@ -139,22 +148,28 @@ def read_label_studio_export(path: str | Path) -> AnnotationFile:
         if "activecv_project" in data:
             projects.add(str(data["activecv_project"]))
         for annotation in task.get("annotations", []):
-            if annotation.get("was_cancelled"):
+            converted = annotation_of(item, annotation, f"task {t} of {where!r}")
+            if converted is None:
                 skipped += 1
-                continue
-            labels, size = _labels(annotation.get("result", []), f"task {t} of {where!r}")
-            annotations.append(
-                Annotation(
-                    item=item,
-                    labels=labels,
-                    annotator=_annotator(annotation.get("completed_by")),
-                    source_key=f"{annotation.get('id')}@{annotation.get('updated_at', '')}",
-                    image_size=size,
-                )
-            )
+            else:
+                annotations.append(converted)
     if len(projects) > 1:
         raise InputError(f"{where!r} mixes tasks of several activecv projects: {sorted(projects)}.")
     return AnnotationFile("labelstudio", annotations, projects.pop() if projects else None, skipped)
+
+
+def annotation_of(item: int | str, annotation: dict[str, Any], where: str) -> Annotation | None:
+    """One Label Studio annotation of ``item``; None for a cancelled (skipped) one."""
+    if annotation.get("was_cancelled"):
+        return None
+    labels, size = _labels(annotation.get("result", []), where)
+    return Annotation(
+        item=item,
+        labels=labels,
+        annotator=_annotator(annotation.get("completed_by")),
+        source_key=f"{annotation.get('id')}@{annotation.get('updated_at', '')}",
+        image_size=size,
+    )
 
 
 def _annotator(completed_by: Any) -> str:

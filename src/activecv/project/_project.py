@@ -239,6 +239,44 @@ class Project:
             raise ProjectError(f"item path {path!r} escapes the project's images root {str(self.root)!r}.")
         return full
 
+    def enqueue(
+        self, data: bytes, suffix: str, size: tuple[int, int], metric: str, value: float, model_version: str
+    ) -> int:
+        """Store an image flagged for annotation once (by content) under ``incoming/`` of the
+        images root, register it and put it in the annotation queue; returns its item id."""
+        digest = hashlib.sha256(data).hexdigest()
+        found = self._conn.execute(
+            "SELECT id FROM items WHERE sha256 = ? ORDER BY id LIMIT 1", (digest,)
+        ).fetchone()
+        if found is None:
+            path = f"incoming/{digest}{suffix}"
+            file = self.root / path
+            if not file.is_file():  # written before the transaction: a crash leaves at most a file
+                file.parent.mkdir(parents=True, exist_ok=True)
+                temporary = file.with_name(f".{file.name}.partial")
+                temporary.write_bytes(data)
+                temporary.replace(file)
+            self.register([ItemFile(path, digest, len(data), *size)])
+            found = self._conn.execute("SELECT id FROM items WHERE path = ?", (path,)).fetchone()
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO queue VALUES (?, ?, ?, ?, ?)",
+                (found[0], metric, value, model_version, _now()),
+            )
+        return int(found[0])
+
+    def queue(self, limit: int = 100, offset: int = 0, include_labeled: bool = False) -> list[dict[str, Any]]:
+        """Images the prediction service flagged, oldest first (unlabeled ones unless asked)."""
+        labeled = "" if include_labeled else "WHERE q.item_id NOT IN (SELECT item_id FROM annotations) "
+        rows = self._conn.execute(
+            "SELECT q.item_id, i.path, i.sha256, q.metric, q.value, q.model_version, q.flagged_at "
+            f"FROM queue q JOIN items i ON i.id = q.item_id {labeled}"
+            "ORDER BY q.flagged_at, q.item_id LIMIT ? OFFSET ?",
+            (limit, offset),
+        )
+        names = ("id", "path", "sha256", "metric", "value", "model_version", "flagged_at")
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
     # ---- labels --------------------------------------------------------------------------
 
     def _labeled_ids(self) -> set[int]:

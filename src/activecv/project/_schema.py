@@ -74,6 +74,16 @@ MIGRATIONS: list[str] = [
         expires_at TEXT NOT NULL
     );
     """,
+    # 2: images the prediction service flagged for annotation
+    """
+    CREATE TABLE queue (
+        item_id INTEGER PRIMARY KEY REFERENCES items (id),
+        metric TEXT NOT NULL,
+        value REAL NOT NULL,
+        model_version TEXT NOT NULL,
+        flagged_at TEXT NOT NULL
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -12,6 +12,7 @@ from activecv.adapters.torch._aum import (
 )
 from activecv.adapters.torch._detections import from_torchvision
 from activecv.adapters.torch._detector import GridDetector, detect, train_detector
+from activecv.adapters.torch._export import export_onnx
 from activecv.adapters.torch._learning_loss import (
     LearningLoss,
     LossPredictionModule,
@@ -54,6 +55,7 @@ __all__ = [
     "detect",
     "embed",
     "ensemble_predict",
+    "export_onnx",
     "find_mislabeled",
     "fit",
     "flag_mislabeled",

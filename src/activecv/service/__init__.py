@@ -1,0 +1,24 @@
+"""The prediction service (``activecv serve``): predictions with active-learning measures and an
+"annotate" decision, the annotation queue, and a Label Studio ML backend. Needs
+``pip install 'activecv[service]'``."""
+
+from activecv._errors import missing_extra
+
+try:
+    import fastapi  # noqa: F401
+except ImportError:  # pragma: no cover - exercised only without the extra
+    raise missing_extra("fastapi", "service") from None
+
+from activecv.service._app import ServiceConfig, create_app
+from activecv.service._measures import AnnotatePolicy, label_studio_score
+from activecv.service._model import ModelSpec, Predictor, load_predictor
+
+__all__ = [
+    "AnnotatePolicy",
+    "ModelSpec",
+    "Predictor",
+    "ServiceConfig",
+    "create_app",
+    "label_studio_score",
+    "load_predictor",
+]
