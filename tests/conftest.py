@@ -80,3 +80,11 @@ def write_digit_images(folder: Any, n: int, start: int = 0) -> list[int]:
 def digit_pool(tmp_path: Any) -> tuple[Any, list[int]]:
     """A folder of 40 real digit images and their true classes."""
     return tmp_path / "pool", write_digit_images(tmp_path / "pool", 40)
+
+
+@pytest.fixture(scope="session")
+def digit_folder(tmp_path_factory: Any) -> Any:
+    """A folder of 40 real digit images shared by a session's tests: never write into it."""
+    folder = tmp_path_factory.mktemp("digits") / "pool"
+    write_digit_images(folder, 40)
+    return folder

@@ -273,7 +273,10 @@ def test_label_studio_backend_predict_setup_and_bad_tasks(
     onnx_model: Any, project: Path, digit_pool: Any
 ) -> None:
     client = make_client(onnx_model, project, policy=AnnotatePolicy("entropy", top=0.5, window=10))
-    config = '<View><Image name="img" value="$picture"/><Choices name="digit" toName="img"><Choice value="0"/></Choices></View>'
+    config = (
+        '<View><Image name="img" value="$picture"/>'
+        '<Choices name="digit" toName="img"><Choice value="0"/></Choices></View>'
+    )
     assert client.post("/setup", json={"project": "1.1", "schema": config}, headers=AUTH).json() == {
         "model_version": "cnn-1"
     }
@@ -306,7 +309,8 @@ def test_label_studio_backend_predict_setup_and_bad_tasks(
             "/predict", json={"tasks": [{"id": 7, "data": {"image": reference}}]}, headers=AUTH
         )
         assert response.status_code == 422 and f"task 7: image {reference!r} {message}" in response.text
-    assert client.post("/predict", content=b"{", headers=AUTH).status_code == 400
+    malformed = client.post("/predict", content=b"{", headers={**AUTH, "Content-Type": "application/json"})
+    assert malformed.status_code == 422 and "JSON decode error" in malformed.text
     assert client.post("/predict", json={"tasks": []}, headers=AUTH).status_code == 422
 
 
@@ -315,7 +319,9 @@ def test_webhook_stores_annotations_and_runs_the_retrain_hook(
 ) -> None:
     (tmp_path / "hooks").mkdir()
     (tmp_path / "hooks" / "retrain_hook.py").write_text(
-        "from pathlib import Path\n\ndef retrain(project):\n    (Path(project) / 'retrained').write_text('yes')\n"
+        "from pathlib import Path\n\n"
+        "def retrain(project):\n"
+        "    (Path(project) / 'retrained').write_text('yes')\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path / "hooks"))
     client = make_client(onnx_model, project, retrain="retrain_hook:retrain")
@@ -365,10 +371,11 @@ def test_detection_entry_point_reports_box_and_image_measures(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tmp_path / "detector_stub.py").write_text(
-        "import numpy as np\nimport activecv as acv\n\n"
+        "import activecv as acv\n\n"
         "def make():\n"
         "    def run(batch):\n"
-        "        return [acv.Detections(boxes=[[1, 1, 5, 5], [2, 2, 8, 8]], class_probs=[[0.5, 0.5], [1.0, 0.0]]) for _ in batch]\n"
+        "        boxes, probs = [[1, 1, 5, 5], [2, 2, 8, 8]], [[0.5, 0.5], [1.0, 0.0]]\n"
+        "        return [acv.Detections(boxes=boxes, class_probs=probs) for _ in batch]\n"
         "    return run\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))

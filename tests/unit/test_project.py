@@ -551,7 +551,9 @@ def test_flagged_images_are_stored_once_by_content(tmp_path: Path, digit_pool: A
     assert known == project.item_ids(["000.png"])[0]  # already in the pool: not stored again
     first = project.enqueue(new, ".png", (4, 4), "entropy", 2.0, "m1")
     assert project.enqueue(new, ".png", (4, 4), "entropy", 2.0, "m1") == first
-    assert sorted((pool / "incoming").iterdir()) == [pool / "incoming" / f"{hashlib.sha256(new).hexdigest()}.png"]
+    assert sorted((pool / "incoming").iterdir()) == [
+        pool / "incoming" / f"{hashlib.sha256(new).hexdigest()}.png"
+    ]
     assert [(q["id"], q["value"]) for q in project.queue()] == [(known, 1.5), (first, 2.0)]
     import_labels(project, csv_file(tmp_path, [("000.png", "0")]), "csv")
     assert [q["id"] for q in project.queue()] == [first]

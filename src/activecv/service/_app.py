@@ -18,6 +18,7 @@ import numpy as np
 from fastapi import Depends, FastAPI, File, HTTPException, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -70,6 +71,27 @@ class ServiceConfig:
         for name in ("max_upload_bytes", "max_pixels", "max_images", "concurrency", "max_waiting"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be >= 1; got {getattr(self, name)}.")
+
+
+class LabelStudioRequest(BaseModel):
+    """A request from Label Studio; its fields vary across versions, so any are accepted."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class BackendPredictRequest(LabelStudioRequest):
+    """Label Studio's prediction request: its tasks and the project's labeling config."""
+
+    tasks: list[dict[str, Any]]
+    label_config: str | None = None
+
+
+class WebhookEvent(LabelStudioRequest):
+    """A Label Studio webhook event (ANNOTATION_CREATED, ANNOTATION_UPDATED, START_TRAINING, ...)."""
+
+    action: str
+    task: dict[str, Any] | None = None
+    annotation: dict[str, Any] | None = None
 
 
 @dataclass
@@ -300,22 +322,20 @@ def create_app(config: ServiceConfig, predictor: Predictor) -> FastAPI:
     # ---- Label Studio ML backend -------------------------------------------------------------
 
     @app.post("/setup", dependencies=[Depends(authorized)])
-    async def setup(request: Request) -> dict[str, Any]:
+    async def setup(request: LabelStudioRequest) -> dict[str, Any]:
         """Label Studio connects: answers the model version."""
-        await _json_object(request)
         return {"model_version": predictor.version}
 
     @app.post("/predict", dependencies=[Depends(authorized)])
-    async def backend_predict(request: Request) -> dict[str, Any]:
+    async def backend_predict(request: BackendPredictRequest) -> dict[str, Any]:
         """Label Studio asks for predictions of its tasks; ``score`` follows its convention
         (lower = label first)."""
-        body = await _json_object(request)
-        tasks = body.get("tasks")
-        if not isinstance(tasks, list) or not tasks or not all(isinstance(t, dict) for t in tasks):
+        tasks = request.tasks
+        if not tasks:
             raise HTTPException(422, "'tasks' must be a non-empty list of Label Studio tasks.")
         if len(tasks) > config.max_images:
             raise HTTPException(413, f"at most {config.max_images} tasks per request; got {len(tasks)}.")
-        face = interface(body.get("label_config"))
+        face = interface(request.label_config)
         decoded = []
         for n, task in enumerate(tasks):
             try:
@@ -337,11 +357,10 @@ def create_app(config: ServiceConfig, predictor: Predictor) -> FastAPI:
         return {"results": results}
 
     @app.post("/webhook", dependencies=[Depends(authorized)])
-    async def webhook(request: Request) -> dict[str, Any]:
+    async def webhook(event: WebhookEvent) -> dict[str, Any]:
         """Label Studio events: a created or updated annotation goes to the project ledger;
         START_TRAINING runs the retrain hook."""
-        event = await _json_object(request)
-        action = event.get("action")
+        action = event.action
         if action in ANNOTATION_EVENTS:
             return await run_in_threadpool(store_annotation, event)
         if action == "START_TRAINING":
@@ -349,9 +368,8 @@ def create_app(config: ServiceConfig, predictor: Predictor) -> FastAPI:
         return {"status": "ignored", "action": action}
 
     @app.post("/train", dependencies=[Depends(authorized)])
-    async def train(request: Request) -> dict[str, Any]:
+    async def train(request: LabelStudioRequest) -> dict[str, Any]:
         """Label Studio's older training call: runs the retrain hook."""
-        await _json_object(request)
         return start_training()
 
     @app.get("/v1/training", dependencies=[Depends(authorized)])
@@ -359,13 +377,9 @@ def create_app(config: ServiceConfig, predictor: Predictor) -> FastAPI:
         """The retrain hook's last run."""
         return training.report()
 
-    def store_annotation(event: dict[str, Any]) -> dict[str, Any]:
-        task, annotation = event.get("task"), event.get("annotation")
-        if (
-            not isinstance(task, dict)
-            or not isinstance(annotation, dict)
-            or not isinstance(task.get("data"), dict)
-        ):
+    def store_annotation(event: WebhookEvent) -> dict[str, Any]:
+        task, annotation = event.task, event.annotation
+        if task is None or annotation is None or not isinstance(task.get("data"), dict):
             raise HTTPException(
                 422, "an annotation event needs 'task' (with 'data') and 'annotation' objects."
             )
@@ -418,16 +432,6 @@ def create_app(config: ServiceConfig, predictor: Predictor) -> FastAPI:
 
     app.add_middleware(BodyLimit, limit=config.max_upload_bytes)
     return app
-
-
-async def _json_object(request: Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise HTTPException(400, "the request body must be JSON.") from None
-    if not isinstance(body, dict):
-        raise HTTPException(422, f"the request body must be a JSON object; got {type(body).__name__}.")
-    return body
 
 
 def _now() -> str:
