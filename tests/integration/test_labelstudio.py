@@ -1,24 +1,9 @@
-"""A real Label Studio on 127.0.0.1: activecv's round goes in, an annotator labels it, the
-export comes back into the ledger. Settings as in DEVELOPERS.md.
-
-Label Studio lives in its own virtual environment (its pins would fight ours): the one named
-by ``LABEL_STUDIO_BIN``, else ``label-studio`` on PATH, else one this test installs once into
-``~/.cache/activecv/``. ``ACTIVECV_SKIP_LABEL_STUDIO=1`` skips these tests.
-"""
+"""A real Label Studio on 127.0.0.1 (the ``label_studio`` fixture of conftest.py): activecv's
+round goes in, an annotator labels it, the export comes back into the ledger."""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,115 +13,14 @@ import pytest
 from activecv.cli import main
 from activecv.project import Project
 
-LABEL_STUDIO = "label-studio==1.23.2"
-TOKEN = "ac7c0ffee0ddba11decafbad5eed0000000000ac"  # 40 hex characters
-
-pytestmark = [
-    pytest.mark.service,
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        os.environ.get("ACTIVECV_SKIP_LABEL_STUDIO") == "1", reason="ACTIVECV_SKIP_LABEL_STUDIO=1"
-    ),
-]
-
-
-def label_studio_executable() -> Path:
-    if os.environ.get("LABEL_STUDIO_BIN"):
-        return Path(os.environ["LABEL_STUDIO_BIN"])
-    if found := shutil.which("label-studio"):
-        return Path(found)
-    venv = Path.home() / ".cache" / "activecv" / LABEL_STUDIO.replace("==", "-")
-    executable = venv / "bin" / "label-studio"
-    complete = venv / "activecv-install-complete"  # written last: a killed install is redone
-    if not complete.is_file():
-        print(f"installing {LABEL_STUDIO} into {venv} (once)", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-        install = subprocess.run(
-            [str(venv / "bin" / "pip"), "install", "-q", LABEL_STUDIO],
-            capture_output=True,
-            text=True,
-            timeout=1200,
-        )
-        if install.returncode != 0:
-            pytest.fail(f"could not install {LABEL_STUDIO}: {install.stderr[-2000:]}")
-        complete.touch()
-    return executable
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class LabelStudio:
-    """A REST client for the running server (stdlib only)."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def call(self, method: str, path: str, body: Any = None) -> Any:
-        request = urllib.request.Request(
-            self.url + path,
-            method=method,
-            data=None if body is None else json.dumps(body).encode(),
-            headers={"Authorization": f"Token {TOKEN}", "Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=60) as response:
-            text = response.read()
-        return json.loads(text) if text else None
-
-
-@pytest.fixture(scope="module")
-def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabelStudio]:
-    executable = label_studio_executable()
-    data = tmp_path_factory.mktemp("label-studio")
-    port = free_port()
-    env = {
-        **os.environ,
-        "LABEL_STUDIO_USERNAME": "annotator@example.com",
-        "LABEL_STUDIO_PASSWORD": "activecv-test-password",
-        "LABEL_STUDIO_USER_TOKEN": TOKEN,
-        "ML_BLOCK_LOCAL_IP": "false",
-        "SSRF_PROTECTION_ENABLED": "false",
-        "LATEST_VERSION_CHECK": "false",
-        "COLLECT_ANALYTICS": "false",
-        "SENTRY_DSN": "",
-        "FRONTEND_SENTRY_DSN": "",
-    }
-    command = [str(executable), "start", "--no-browser", "--internal-host", "127.0.0.1", "-p", str(port)]
-    command += ["--data-dir", str(data), "--enable-legacy-api-token"]
-    log = open(data / "server.log", "w")
-    server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    client = LabelStudio(f"http://127.0.0.1:{port}")
-    deadline = time.monotonic() + 300
-    try:
-        while True:
-            try:
-                if client.call("GET", "/health")["status"] == "UP":
-                    break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"Label Studio did not start: {(data / 'server.log').read_text()[-3000:]}")
-            time.sleep(1)
-        yield client
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-        log.close()
+pytestmark = [pytest.mark.service, pytest.mark.slow]
 
 
 def cli(command: str) -> None:
     assert main(command.split()) == 0, command
 
 
-def annotate_in_label_studio(
-    client: LabelStudio, tasks_file: Path, model_version: str, result_of: Any
-) -> list[int]:
+def annotate_in_label_studio(client: Any, tasks_file: Path, model_version: str, result_of: Any) -> list[int]:
     """Create a Label Studio project, import the tasks in shuffled order, then label as an
     annotator does under uncertainty sampling: ask for the next task, annotate it, repeat.
     Returns the activecv ranks in the order Label Studio handed the tasks out."""
@@ -163,7 +47,7 @@ def annotate_in_label_studio(
     return ranks
 
 
-def round_trip(client: LabelStudio, project: Path, model_version: str, result_of: Any) -> list[int]:
+def round_trip(client: Any, project: Path, model_version: str, result_of: Any) -> list[int]:
     """Export the project's round to Label Studio, annotate it there, import Label Studio's
     export back; returns the ranks in the order Label Studio handed the tasks out."""
     tasks = project.parent / "tasks.json"
@@ -173,7 +57,7 @@ def round_trip(client: LabelStudio, project: Path, model_version: str, result_of
     return ranks
 
 
-def test_classification_round_trip(label_studio: LabelStudio, tmp_path: Path, digit_pool: Any) -> None:
+def test_classification_round_trip(label_studio: Any, tmp_path: Path, digit_pool: Any) -> None:
     pool, truth = digit_pool
     project = tmp_path / "project"
     classes = ",".join(map(str, range(10)))
@@ -201,7 +85,7 @@ def test_classification_round_trip(label_studio: LabelStudio, tmp_path: Path, di
         assert opened.history(selected[0]["id"])[0]["annotator"].startswith("labelstudio-user-")
 
 
-def test_detection_round_trip(label_studio: LabelStudio, tmp_path: Path) -> None:
+def test_detection_round_trip(label_studio: Any, tmp_path: Path) -> None:
     from PIL import Image
 
     from activecv.datasets import make_scenes
