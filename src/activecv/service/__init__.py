@@ -2,12 +2,12 @@
 "annotate" decision, the annotation queue, and a Label Studio ML backend. Needs
 ``pip install 'activecv[service]'``."""
 
-from activecv._errors import missing_extra
+from activecv._errors import missing_extra as _missing_extra
 
 try:
     import fastapi  # noqa: F401
 except ImportError:  # pragma: no cover - exercised only without the extra
-    raise missing_extra("fastapi", "service") from None
+    raise _missing_extra("fastapi", "service") from None
 
 from activecv.service._app import ServiceConfig, create_app
 from activecv.service._measures import AnnotatePolicy, label_studio_score
