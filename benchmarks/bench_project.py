@@ -70,7 +70,9 @@ def bare_select(workdir: Path):
     def run():
         with np.load(workdir / "preds.npz") as data:
             ids, probs = data["ids"], data["probs"]
-        return ids[acv.select("margin", BUDGET, probs=probs, rng=0).indices].tolist()  # rng as the round's seed
+        return ids[
+            acv.select("margin", BUDGET, probs=probs, rng=0).indices
+        ].tolist()  # rng as the round's seed
 
     return run
 

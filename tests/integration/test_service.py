@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import math
 import threading
 import time
 from pathlib import Path
@@ -13,6 +14,8 @@ from typing import Any
 import httpx2 as httpx
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("fastapi")
 torch = pytest.importorskip("torch")
@@ -231,6 +234,17 @@ def test_top_fraction_policy_against_hand_ranked_traffic() -> None:
         AnnotatePolicy("entropy")
     with pytest.raises(ValueError, match=r"annotate metric for classification must be one of"):
         AnnotatePolicy("entropy_max", threshold=0.1).check_metric("classification")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(0, 1), min_size=1, max_size=80), st.integers(10, 30))
+def test_top_fraction_policy_matches_the_plain_rank_rule(values: list[float], window: int) -> None:
+    policy = AnnotatePolicy("entropy", top=0.1, window=window)
+    recent: list[float] = []
+    for value in values:
+        recent = [*recent, value][-window:]
+        expected = len(recent) >= 10 and sum(v > value for v in recent) < math.ceil(0.1 * len(recent))
+        assert policy.decide(value) == expected
 
 
 def test_label_studio_score_is_lower_for_more_uncertain() -> None:

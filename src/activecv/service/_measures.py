@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 import threading
 from collections import deque
@@ -11,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from activecv._errors import InputError
-from activecv.strategies import entropy, least_confidence, margin, ratio
+from activecv.strategies import _uncertainty as unc
 from activecv.strategies._detection import box_distributions, box_uncertainty
 from activecv.types import Detections
 
@@ -28,7 +29,7 @@ def classification_measures(
 ) -> tuple[dict[str, Any], dict[str, float]]:
     """The prediction (class, probability, all probabilities) and every uncertainty measure
     of one image (higher = more uncertain), as the strategies of the same names define them."""
-    row = probs[None, :]
+    row = probs[None, :]  # rows from the service's own softmax: no need to validate them again
     best = int(np.argmax(probs))
     prediction = {
         "class": classes[best],
@@ -36,10 +37,10 @@ def classification_measures(
         "probabilities": {name: float(p) for name, p in zip(classes, probs.tolist(), strict=True)},
     }
     measures = {
-        "least_confidence": float(least_confidence(row)[0]),
-        "margin": float(margin(row)[0]),
-        "ratio": float(ratio(row)[0]),
-        "entropy": float(entropy(row)[0]),
+        "least_confidence": float(unc._least_confidence(row)[0]),
+        "margin": float(unc._margin(row)[0]),
+        "ratio": float(unc._ratio(row)[0]),
+        "entropy": float(unc._entropy(row)[0]),
     }
     return prediction, measures
 
@@ -94,7 +95,8 @@ class AnnotatePolicy:
     threshold: float | None = None
     top: float | None = None
     window: int = 1000
-    _recent: deque[float] = field(init=False, repr=False)
+    _recent: deque[float] = field(init=False, repr=False)  # arrival order
+    _ranked: list[float] = field(init=False, repr=False)  # the same values, sorted
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -108,7 +110,8 @@ class AnnotatePolicy:
             raise InputError(
                 f"window must hold at least 1 / top = {math.ceil(1 / self.top)} requests; got {self.window}."
             )
-        self._recent = deque(maxlen=self.window)
+        self._recent = deque()
+        self._ranked = []
 
     def check_metric(self, task: str) -> None:
         if self.metric not in metric_names(task):
@@ -122,11 +125,16 @@ class AnnotatePolicy:
             return value >= self.threshold
         assert self.top is not None
         with self._lock:
+            if len(self._recent) == self.window:
+                oldest = self._recent.popleft()
+                del self._ranked[bisect.bisect_left(self._ranked, oldest)]
             self._recent.append(value)
-            if len(self._recent) < math.ceil(1 / self.top):
+            bisect.insort(self._ranked, value)
+            n = len(self._ranked)
+            if n < math.ceil(1 / self.top):
                 return False
-            above = sum(v > value for v in self._recent)
-            return above < math.ceil(self.top * len(self._recent))
+            above = n - bisect.bisect_right(self._ranked, value)
+            return above < math.ceil(self.top * n)
 
     def describe(self) -> dict[str, Any]:
         rule = (

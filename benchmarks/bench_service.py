@@ -1,0 +1,231 @@
+"""Load on `activecv serve`: what the active-learning part costs per prediction.
+
+    python benchmarks/bench_service.py [--seconds 30] [--clients 1,8,32] [--out benchmarks/results/service.jsonl]
+
+Serves the Gal CNN (seeded, exported to ONNX) three ways, one after the other, in the same run:
+`plain` (`--plain`: predictions only, the baseline), `activecv` (every measure and the
+top-10% annotate policy) and `activecv+queue` (the same, flagged images stored in a project
+ledger). Each is loaded by 1, 8 and 32 concurrent clients for `--seconds` each, posting one
+28x28 MNIST PNG per request over 127.0.0.1. Reports requests/s, p50/p99 latency, errors and
+the server's RSS (sampled every second), and draws `benchmarks/service.png`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+TOKEN = "benchmark-token-000001"
+CLASSES = ",".join(str(k) for k in range(10))
+
+
+def images(n: int = 200) -> list[bytes]:
+    from PIL import Image
+
+    from activecv.datasets import load
+
+    data = load("mnist5k")
+    out = []
+    for pixels in data.x_train[:n]:
+        buffer = io.BytesIO()
+        Image.fromarray((np.asarray(pixels).reshape(28, 28) * 255).astype(np.uint8)).save(
+            buffer, format="PNG"
+        )
+        out.append(buffer.getvalue())
+    return out
+
+
+def start(model: Path, variant: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [sys.executable, "-m", "activecv", "serve", "--model", str(model), "--classes", CLASSES]
+    command += ["--token", TOKEN, "--port", str(port), "--top", "0.1", "--window", "1000"]
+    if variant == "plain":
+        command.append("--plain")
+    if variant == "activecv+queue":
+        project = workdir / "project"
+        pool = workdir / "pool"
+        pool.mkdir(exist_ok=True)
+        (pool / "seed.png").write_bytes(images(1)[0])
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "activecv",
+                "project",
+                "init",
+                str(project),
+                "--images",
+                str(pool),
+                "--task",
+                "classification",
+                "--classes",
+                CLASSES,
+            ],
+            check=True,
+            capture_output=True,
+        )
+        command += ["--project", str(project)]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return server, f"http://127.0.0.1:{port}"
+
+
+async def load(base: str, clients: int, seconds: float, payloads: list[bytes]) -> dict[str, object]:
+    import httpx2 as httpx
+
+    latencies: list[float] = []
+    errors = 0
+    stop = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(
+        base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}, limits=limits, timeout=30
+    ) as client:
+
+        async def worker(k: int) -> None:
+            nonlocal errors
+            i = k
+            while time.perf_counter() < stop:
+                files = [("images", ("digit.png", payloads[i % len(payloads)], "image/png"))]
+                started = time.perf_counter()
+                try:
+                    response = await client.post("/v1/predict", files=files)
+                    ok = response.status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                latencies.append(time.perf_counter() - started)
+                errors += not ok
+                i += clients
+
+        await asyncio.gather(*(worker(k) for k in range(clients)))
+    ms = np.array(latencies) * 1000
+    return {
+        "requests": len(latencies),
+        "rps": len(latencies) / seconds,
+        "p50_ms": float(np.percentile(ms, 50)),
+        "p99_ms": float(np.percentile(ms, 99)),
+        "errors": errors,
+    }
+
+
+def wait_ready(base: str) -> None:
+    import httpx2 as httpx
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/health").status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{base} did not start")
+
+
+def run_variant(
+    model: Path, variant: str, clients: list[int], seconds: float, payloads: list[bytes]
+) -> list[dict[str, object]]:
+    with tempfile.TemporaryDirectory() as scratch:
+        server, base = start(model, variant, Path(scratch))
+        try:
+            wait_ready(base)
+            process = psutil.Process(server.pid)
+            asyncio.run(load(base, 4, 3.0, payloads))  # warm-up, not reported
+            rows = []
+            for n in clients:
+                rss: list[float] = []
+                sampling = True
+
+                async def sample() -> None:
+                    while sampling:
+                        rss.append(process.memory_info().rss / 2**20)
+                        await asyncio.sleep(1.0)
+
+                async def measured() -> dict[str, object]:
+                    nonlocal sampling
+                    sampler = asyncio.create_task(sample())
+                    result = await load(base, n, seconds, payloads)
+                    sampling = False
+                    await sampler
+                    return result
+
+                result = asyncio.run(measured())
+                row = {
+                    "variant": variant,
+                    "clients": n,
+                    **result,
+                    "rss_start_mib": rss[0],
+                    "rss_end_mib": rss[-1],
+                    "rss_max_mib": max(rss),
+                }
+                print(json.dumps(row), file=sys.stderr)
+                rows.append(row)
+            return rows
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=30)
+
+
+def plot(rows: list[dict[str, object]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for variant in dict.fromkeys(str(r["variant"]) for r in rows):
+        mine = [r for r in rows if r["variant"] == variant]
+        x = [r["clients"] for r in mine]
+        axes[0].plot(x, [r["p50_ms"] for r in mine], marker="o", label=f"{variant} p50")
+        axes[0].plot(x, [r["p99_ms"] for r in mine], marker="x", linestyle="--", label=f"{variant} p99")
+        axes[1].plot(x, [r["rps"] for r in mine], marker="o", label=variant)
+    for ax, title in zip(axes, ["latency (ms)", "requests / s"], strict=True):
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("concurrent clients")
+        ax.set_title(title)
+        ax.legend(fontsize=7)
+    fig.suptitle("activecv serve: Gal CNN (ONNX), one 28x28 PNG per request, 2-core CPU")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--clients", default="1,8,32")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/service.jsonl"))
+    parser.add_argument("--plot", type=Path, default=Path("benchmarks/service.png"))
+    args = parser.parse_args()
+    import torch
+
+    from activecv.adapters.torch import GalCNN, export_onnx
+
+    torch.manual_seed(0)
+    workdir = Path(tempfile.mkdtemp())
+    model = export_onnx(GalCNN(10), workdir / "gal_cnn.onnx", (1, 28, 28))
+    payloads = images()
+    clients = [int(c) for c in args.clients.split(",")]
+    rows = []
+    for variant in ("plain", "activecv", "activecv+queue"):
+        rows += run_variant(model, variant, clients, args.seconds, payloads)
+    with open(args.out, "w") as handle:
+        for row in rows:
+            handle.write(json.dumps(row) + "\n")
+    plot(rows, args.plot)
+    print(f"wrote {args.out} and {args.plot}; {os.cpu_count()} cores", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
