@@ -1,6 +1,7 @@
 """Load on `activecv serve`: what the active-learning part costs per prediction.
 
-    python benchmarks/bench_service.py [--seconds 30] [--clients 1,8,32] [--out benchmarks/results/service.jsonl]
+    python benchmarks/bench_service.py [--seconds 30] [--clients 1,8,32] [--variants plain,activecv,...]
+        [--out benchmarks/results/service.jsonl] [--plot benchmarks/service.png]
 
 Serves the Gal CNN (seeded, exported to ONNX) three ways, one after the other, in the same run:
 `plain` (`--plain`: predictions only, the baseline), `activecv` (every measure and the
@@ -121,6 +122,28 @@ async def load(base: str, clients: int, seconds: float, payloads: list[bytes]) -
     }
 
 
+async def measured(
+    base: str, process: psutil.Process, clients: int, seconds: float, payloads: list[bytes]
+) -> dict[str, object]:
+    """One load level, with the server's RSS sampled every second while it runs."""
+    rss: list[float] = []
+    done = asyncio.Event()
+
+    async def sample() -> None:
+        while not done.is_set():
+            rss.append(process.memory_info().rss / 2**20)
+            try:
+                await asyncio.wait_for(done.wait(), 1.0)
+            except TimeoutError:
+                pass
+
+    sampler = asyncio.create_task(sample())
+    result = await load(base, clients, seconds, payloads)
+    done.set()
+    await sampler
+    return {**result, "rss_start_mib": rss[0], "rss_end_mib": rss[-1], "rss_max_mib": max(rss)}
+
+
 def wait_ready(base: str) -> None:
     import httpx2 as httpx
 
@@ -145,30 +168,10 @@ def run_variant(
             asyncio.run(load(base, 4, 3.0, payloads))  # warm-up, not reported
             rows = []
             for n in clients:
-                rss: list[float] = []
-                sampling = True
-
-                async def sample() -> None:
-                    while sampling:
-                        rss.append(process.memory_info().rss / 2**20)
-                        await asyncio.sleep(1.0)
-
-                async def measured() -> dict[str, object]:
-                    nonlocal sampling
-                    sampler = asyncio.create_task(sample())
-                    result = await load(base, n, seconds, payloads)
-                    sampling = False
-                    await sampler
-                    return result
-
-                result = asyncio.run(measured())
                 row = {
                     "variant": variant,
                     "clients": n,
-                    **result,
-                    "rss_start_mib": rss[0],
-                    "rss_end_mib": rss[-1],
-                    "rss_max_mib": max(rss),
+                    **asyncio.run(measured(base, process, n, seconds, payloads)),
                 }
                 print(json.dumps(row), file=sys.stderr)
                 rows.append(row)
@@ -185,12 +188,14 @@ def plot(rows: list[dict[str, object]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for variant in dict.fromkeys(str(r["variant"]) for r in rows):
+    for k, variant in enumerate(dict.fromkeys(str(r["variant"]) for r in rows)):
         mine = [r for r in rows if r["variant"] == variant]
-        x = [r["clients"] for r in mine]
-        axes[0].plot(x, [r["p50_ms"] for r in mine], marker="o", label=f"{variant} p50")
-        axes[0].plot(x, [r["p99_ms"] for r in mine], marker="x", linestyle="--", label=f"{variant} p99")
-        axes[1].plot(x, [r["rps"] for r in mine], marker="o", label=variant)
+        x, color = [r["clients"] for r in mine], f"C{k}"
+        axes[0].plot(x, [r["p50_ms"] for r in mine], marker="o", color=color, label=f"{variant} p50")
+        axes[0].plot(
+            x, [r["p99_ms"] for r in mine], marker="x", linestyle="--", color=color, label=f"{variant} p99"
+        )
+        axes[1].plot(x, [r["rps"] for r in mine], marker="o", color=color, label=variant)
     for ax, title in zip(axes, ["latency (ms)", "requests / s"], strict=True):
         ax.set_xscale("log", base=2)
         ax.set_xlabel("concurrent clients")
@@ -205,6 +210,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--clients", default="1,8,32")
+    parser.add_argument("--variants", default="plain,activecv,activecv+queue", help="run in this order")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/service.jsonl"))
     parser.add_argument("--plot", type=Path, default=Path("benchmarks/service.png"))
     args = parser.parse_args()
@@ -218,7 +224,7 @@ def main() -> None:
     payloads = images()
     clients = [int(c) for c in args.clients.split(",")]
     rows = []
-    for variant in ("plain", "activecv", "activecv+queue"):
+    for variant in args.variants.split(","):
         rows += run_variant(model, variant, clients, args.seconds, payloads)
     with open(args.out, "w") as handle:
         for row in rows:

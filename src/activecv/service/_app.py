@@ -27,7 +27,7 @@ from activecv.io import AnnotationFile
 from activecv.io._labelstudio import annotation_of, model_results
 from activecv.project import Project
 from activecv.project._pool import describe
-from activecv.service._backend import TaskImageError, interface, task_image
+from activecv.service._backend import LOCAL_FILES, TaskImageError, interface, task_image
 from activecv.service._images import DecodedImage, ImageRejected, decode_image
 from activecv.service._measures import (
     AnnotatePolicy,
@@ -266,7 +266,7 @@ def create_app(config: ServiceConfig, predictor: Predictor) -> FastAPI:
     @app.post("/v1/predict", dependencies=[Depends(authorized)])
     async def predict(
         images: Annotated[list[UploadFile], File(description="one or several images")],
-    ) -> dict[str, Any]:
+    ) -> JSONResponse:
         """Predict each uploaded image: the model's output, every active-learning measure that
         applies, and ``annotate``; images flagged are stored once in the project's queue."""
         if len(images) > config.max_images:
@@ -293,7 +293,8 @@ def create_app(config: ServiceConfig, predictor: Predictor) -> FastAPI:
             if result["annotate"] and config.project is not None:
                 result["queued_item"] = await run_in_threadpool(enqueue, data, image, result)
             results.append(result)
-        return {"model_version": predictor.version, "results": results}
+        # json.dumps takes a quarter of the time of FastAPI's generic encoder on this response
+        return JSONResponse({"model_version": predictor.version, "results": results})
 
     def enqueue(data: bytes, image: DecodedImage, result: dict[str, Any]) -> int:
         metric = config.policy.metric
@@ -386,7 +387,7 @@ def create_app(config: ServiceConfig, predictor: Predictor) -> FastAPI:
         with open_project() as project:
             item = task["data"].get("activecv_item")
             if item is None or task["data"].get("activecv_project") not in (None, project.id):
-                item = task_item(project, task["data"].get(interface(None).image_key))
+                item = task_item(project, _image_reference(task["data"]))
             converted = annotation_of(item, annotation, f"task {task.get('id')}")
             if converted is None:
                 return {"status": "skipped"}
@@ -432,6 +433,13 @@ def create_app(config: ServiceConfig, predictor: Predictor) -> FastAPI:
 
     app.add_middleware(BodyLimit, limit=config.max_upload_bytes)
     return app
+
+
+def _image_reference(data: dict[str, Any]) -> Any:
+    """A task's image: its ``image`` field, else the first local-files URL among its fields."""
+    if "image" in data:
+        return data["image"]
+    return next((v for v in data.values() if isinstance(v, str) and v.startswith(LOCAL_FILES)), None)
 
 
 def _now() -> str:
