@@ -106,7 +106,7 @@ def status(workdir: Path):
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--workdir", type=Path, default=Path("benchmarks/out/project"))
+    parser.add_argument("--workdir", type=Path, default=Path(__file__).parent / "out" / "project")
     parser.add_argument("--items", type=int, default=1_000_000)
     args = parser.parse_args()
     workdir = args.workdir.resolve()

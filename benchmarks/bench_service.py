@@ -3,12 +3,14 @@
     python benchmarks/bench_service.py [--seconds 30] [--clients 1,8,32] [--variants plain,activecv,...]
         [--out benchmarks/results/service.jsonl] [--plot benchmarks/service.png]
 
-Serves the Gal CNN (seeded, exported to ONNX) three ways, one after the other, in the same run:
+Serves the Gal CNN (seeded, exported to ONNX) three ways in the same run:
 `plain` (`--plain`: predictions only, the baseline), `activecv` (every measure and the
 top-10% annotate policy) and `activecv+queue` (the same, flagged images stored in a project
-ledger). Each is loaded by 1, 8 and 32 concurrent clients for `--seconds` each, posting one
-28x28 MNIST PNG per request over 127.0.0.1. Reports requests/s, p50/p99 latency, errors and
-the server's RSS (sampled every second), and draws `benchmarks/service.png`.
+ledger). At each load level (1, 8 and 32 concurrent clients, each posting one 28x28 MNIST PNG
+per request over 127.0.0.1 for `--seconds`) every variant runs on a fresh server, twice, in
+alternating order, so drift on the machine falls on all of them alike. Reports the mean
+requests/s and p50/p99 latency of the passes, errors, and the server's RSS (sampled every
+second), and draws `benchmarks/service.png`.
 """
 
 from __future__ import annotations
@@ -158,27 +160,39 @@ def wait_ready(base: str) -> None:
 
 
 def run_variant(
-    model: Path, variant: str, clients: list[int], seconds: float, payloads: list[bytes]
-) -> list[dict[str, object]]:
+    model: Path, variant: str, clients: int, seconds: float, payloads: list[bytes]
+) -> dict[str, object]:
+    """A fresh server of one variant under one load level."""
     with tempfile.TemporaryDirectory() as scratch:
         server, base = start(model, variant, Path(scratch))
         try:
             wait_ready(base)
-            process = psutil.Process(server.pid)
             asyncio.run(load(base, 4, 3.0, payloads))  # warm-up, not reported
-            rows = []
-            for n in clients:
-                row = {
-                    "variant": variant,
-                    "clients": n,
-                    **asyncio.run(measured(base, process, n, seconds, payloads)),
-                }
-                print(json.dumps(row), file=sys.stderr)
-                rows.append(row)
-            return rows
+            result = asyncio.run(measured(base, psutil.Process(server.pid), clients, seconds, payloads))
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=30)
+    row = {"variant": variant, "clients": clients, **result}
+    print(json.dumps(row), file=sys.stderr)
+    return row
+
+
+def mean_rows(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    """One row per (variant, clients): the mean over passes, errors summed, RSS at its worst."""
+    merged: dict[tuple[object, object], list[dict[str, object]]] = {}
+    for row in rows:
+        merged.setdefault((row["variant"], row["clients"]), []).append(row)
+    out = []
+    for (variant, clients), group in merged.items():
+        row: dict[str, object] = {"variant": variant, "clients": clients, "passes": len(group)}
+        for key in ("rps", "p50_ms", "p99_ms"):
+            row[key] = float(np.mean([float(g[key]) for g in group]))  # type: ignore[arg-type]
+        row["errors"] = sum(int(g["errors"]) for g in group)  # type: ignore[call-overload]
+        row["requests"] = sum(int(g["requests"]) for g in group)  # type: ignore[call-overload]
+        row["rss_start_mib"] = min(float(g["rss_start_mib"]) for g in group)  # type: ignore[arg-type]
+        row["rss_max_mib"] = max(float(g["rss_max_mib"]) for g in group)  # type: ignore[arg-type]
+        out.append(row)
+    return out
 
 
 def plot(rows: list[dict[str, object]], path: Path) -> None:
@@ -210,7 +224,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--clients", default="1,8,32")
-    parser.add_argument("--variants", default="plain,activecv,activecv+queue", help="run in this order")
+    parser.add_argument("--variants", default="plain,activecv,activecv+queue")
+    parser.add_argument(
+        "--passes", type=int, default=2, help="passes per level, alternating the variants' order"
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/service.jsonl"))
     parser.add_argument("--plot", type=Path, default=Path("benchmarks/service.png"))
     args = parser.parse_args()
@@ -223,13 +240,17 @@ def main() -> None:
     model = export_onnx(GalCNN(10), workdir / "gal_cnn.onnx", (1, 28, 28))
     payloads = images()
     clients = [int(c) for c in args.clients.split(",")]
+    variants = args.variants.split(",")
     rows = []
-    for variant in args.variants.split(","):
-        rows += run_variant(model, variant, clients, args.seconds, payloads)
+    for n in clients:  # every variant at a level before the next level; the second pass in reverse
+        for p in range(args.passes):
+            for variant in variants if p % 2 == 0 else variants[::-1]:
+                rows.append(run_variant(model, variant, n, args.seconds, payloads))
+    summary = mean_rows(rows)
     with open(args.out, "w") as handle:
-        for row in rows:
+        for row in summary:
             handle.write(json.dumps(row) + "\n")
-    plot(rows, args.plot)
+    plot(summary, args.plot)
     print(f"wrote {args.out} and {args.plot}; {os.cpu_count()} cores", file=sys.stderr)
 
 

@@ -8,6 +8,7 @@ import io
 import math
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,18 @@ def test_onnx_predictions_match_the_torch_model(onnx_model: Any, digit_pool: Any
     assert predictor.version.startswith("cnn-")
 
 
+def test_torchscript_predictions_match_the_torch_model(tmp_path: Path) -> None:
+    torch.manual_seed(1)
+    model = GalCNN(10).eval()
+    with warnings.catch_warnings():  # tracing is deprecated in torch 2.13; users still bring such files
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.trace(model, torch.zeros(1, 1, 28, 28)).save(str(tmp_path / "cnn.pt"))
+    predictor = load_predictor(ModelSpec(str(tmp_path / "cnn.pt"), "classification", CLASSES))
+    batch = np.random.default_rng(1).random((2, 1, 28, 28), dtype=np.float32)
+    expected = torch.softmax(model(torch.from_numpy(batch)), dim=1).detach().numpy()
+    np.testing.assert_allclose(predictor.predict(batch), expected, atol=1e-6)
+
+
 def test_predict_reports_every_measure_and_queues_flagged_images_once(
     onnx_model: Any, project: Path, digit_pool: Any
 ) -> None:
@@ -95,7 +108,7 @@ def test_predict_reports_every_measure_and_queues_flagged_images_once(
     body = response.json()
     assert body["model_version"] == "cnn-1" and len(body["results"]) == 2
     for result in body["results"]:
-        probs = np.array([result["prediction"]["probabilities"][c] for c in CLASSES])[None]
+        probs = np.array(result["prediction"]["probabilities"])[None]
         assert result["prediction"]["class"] == CLASSES[int(probs.argmax())]
         assert result["measures"] == pytest.approx(
             {
@@ -135,6 +148,7 @@ def test_health_metrics_and_openapi(onnx_model: Any, digit_pool: Any) -> None:
         "status": "UP",
         "model_version": "cnn-1",
         "task": "classification",
+        "classes": list(CLASSES),
         "model_class": "activecv",
     }
     client.post("/v1/predict", files=files((pool / "000.png").read_bytes()), headers=AUTH)

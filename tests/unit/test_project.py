@@ -558,3 +558,9 @@ def test_flagged_images_are_stored_once_by_content(tmp_path: Path, digit_pool: A
     import_labels(project, csv_file(tmp_path, [("000.png", "0")]), "csv")
     assert [q["id"] for q in project.queue()] == [first]
     assert len(project.queue(include_labeled=True)) == 2
+    project.enqueue(b"a third image", ".png", (4, 4), "entropy", 3.0, "m1")
+    assert export(project, "labelstudio", tmp_path / "queue.json", items="queue", image_url="http://x/") == 2
+    tasks = json.loads((tmp_path / "queue.json").read_text())
+    assert [t["data"]["activecv_score"] for t in tasks] == [3.0, 2.0]  # most uncertain first
+    assert [t["predictions"][0]["model_version"] for t in tasks] == ["m1", "m1"]
+    assert tasks[0]["data"]["activecv_round"] is None

@@ -31,7 +31,7 @@ class TaskItem:
     url: str
     rank: int
     score: float
-    round: int
+    round: int | None  # None for images from the prediction service's queue
     prediction: dict[str, Any] | None  # {"class": name, "score": p} or {"boxes": [...]}
     width: int | None = None
     height: int | None = None

@@ -16,7 +16,7 @@ from activecv.project._pool import is_uri
 from activecv.project._project import Project, ProjectError
 
 FORMATS = ("labelstudio", "csv", "coco")
-ITEM_SETS = ("selection", "labeled", "unlabeled", "all")
+ITEM_SETS = ("selection", "queue", "labeled", "unlabeled", "all")
 LOCAL_FILES_URL = "/data/local-files/?d="
 
 
@@ -48,6 +48,8 @@ def export(
     out = Path(out)
     if items == "selection":
         rows = project.selection(round_number)
+    elif items == "queue":
+        rows = _queue_rows(project)
     else:
         rows = [{**item, "round": None, "rank": None, "score": None} for item in project.items(items)]
     if fmt == "csv":
@@ -61,8 +63,10 @@ def export(
         dataset = _coco(project, rows, rows[0]["round"] if rows else None)
         _atomic(out, lambda f: Path(f).write_text(json.dumps(dataset), encoding="utf-8"))
     else:
-        if items != "selection":
-            raise ProjectError("Label Studio tasks are made from a round's selection; use items='selection'.")
+        if items not in ("selection", "queue"):
+            raise ProjectError(
+                f"Label Studio tasks are made from a round's selection or the queue; got items={items!r}."
+            )
         url_of = _url_maker(project, image_url, local_files_root)
         tasks = label_studio_tasks(
             [
@@ -92,10 +96,21 @@ def export(
     return len(rows)
 
 
+def _queue_rows(project: Project) -> list[dict[str, Any]]:
+    """The prediction service's queue (unlabeled), most uncertain first, ranked like a round."""
+    queued = sorted(project.queue(limit=2**62), key=lambda q: (-q["value"], q["id"]))
+    return [
+        {**q, "rank": rank, "score": q["value"], "round": None, "prediction": None}
+        for rank, q in enumerate(queued, 1)
+    ]
+
+
 def _model_version(project: Project, rows: list[dict[str, Any]]) -> str:
-    """The round's recorded model version, else ``activecv-round-K``."""
+    """The round's recorded model version (the service's, for the queue), else ``activecv-round-K``."""
     if not rows:
         return "activecv"
+    if rows[0]["round"] is None:
+        return str(rows[0]["model_version"])
     number = rows[0]["round"]
     record = next(r for r in project.rounds() if r["number"] == number)
     return record["model_version"] or f"activecv-round-{number}"

@@ -269,12 +269,13 @@ class Project:
         """Images the prediction service flagged, oldest first (unlabeled ones unless asked)."""
         labeled = "" if include_labeled else "WHERE q.item_id NOT IN (SELECT item_id FROM annotations) "
         rows = self._conn.execute(
-            "SELECT q.item_id, i.path, i.sha256, q.metric, q.value, q.model_version, q.flagged_at "
+            "SELECT q.item_id, i.path, i.sha256, i.width, i.height, q.metric, q.value, q.model_version, "
+            "q.flagged_at "
             f"FROM queue q JOIN items i ON i.id = q.item_id {labeled}"
             "ORDER BY q.flagged_at, q.item_id LIMIT ? OFFSET ?",
             (limit, offset),
         )
-        names = ("id", "path", "sha256", "metric", "value", "model_version", "flagged_at")
+        names = ("id", "path", "sha256", "width", "height", "metric", "value", "model_version", "flagged_at")
         return [dict(zip(names, row, strict=True)) for row in rows]
 
     # ---- labels --------------------------------------------------------------------------

@@ -255,6 +255,7 @@ def create_app(config: ServiceConfig, predictor: Predictor) -> FastAPI:
             "status": "UP",
             "model_version": predictor.version,
             "task": spec.task,
+            "classes": list(spec.classes),
             "model_class": "activecv",
         }
 

@@ -27,19 +27,21 @@ def metric_names(task: str) -> tuple[str, ...]:
 def classification_measures(
     probs: np.ndarray, classes: tuple[str, ...]
 ) -> tuple[dict[str, Any], dict[str, float]]:
-    """The prediction (class, probability, all probabilities) and every uncertainty measure
-    of one image (higher = more uncertain), as the strategies of the same names define them."""
+    """The prediction (class, its probability, every class's probability in ``classes``
+    order, as ``GET /health`` lists them) and every uncertainty measure of one image (higher =
+    more uncertain), as the strategies of the same names define them."""
     row = probs[None, :]  # rows from the service's own softmax: no need to validate them again
     best = int(np.argmax(probs))
     prediction = {
         "class": classes[best],
         "probability": float(probs[best]),
-        "probabilities": {name: float(p) for name, p in zip(classes, probs.tolist(), strict=True)},
+        "probabilities": probs.tolist(),
     }
+    p1, p2 = (float(v[0]) for v in unc._top_two(row))
     measures = {
-        "least_confidence": float(unc._least_confidence(row)[0]),
-        "margin": float(unc._margin(row)[0]),
-        "ratio": float(unc._ratio(row)[0]),
+        "least_confidence": 1.0 - p1,
+        "margin": 1.0 - (p1 - p2),
+        "ratio": p2 / p1,
         "entropy": float(unc._entropy(row)[0]),
     }
     return prediction, measures

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,7 +128,9 @@ def _torchscript(path: Path) -> Callable[[np.ndarray], Any]:
         import torch
     except ImportError:
         raise missing_extra("torch", "torch") from None
-    module = torch.jit.load(str(path), map_location="cpu").eval()  # type: ignore[no-untyped-call]
+    with warnings.catch_warnings():  # torch 2.13 deprecates TorchScript; files in it still load
+        warnings.simplefilter("ignore", DeprecationWarning)
+        module = torch.jit.load(str(path), map_location="cpu").eval()  # type: ignore[no-untyped-call]
 
     def run(batch: np.ndarray) -> np.ndarray:
         with torch.no_grad():
