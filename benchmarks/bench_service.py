@@ -186,7 +186,8 @@ def mean_rows(rows: list[dict[str, object]]) -> list[dict[str, object]]:
     for (variant, clients), group in merged.items():
         row: dict[str, object] = {"variant": variant, "clients": clients, "passes": len(group)}
         for key in ("rps", "p50_ms", "p99_ms"):
-            row[key] = float(np.mean([float(g[key]) for g in group]))  # type: ignore[arg-type]
+            values = [float(g[key]) for g in group]  # type: ignore[arg-type]
+            row[key], row[f"{key}_min"], row[f"{key}_max"] = float(np.mean(values)), min(values), max(values)
         row["errors"] = sum(int(g["errors"]) for g in group)  # type: ignore[call-overload]
         row["requests"] = sum(int(g["requests"]) for g in group)  # type: ignore[call-overload]
         row["rss_start_mib"] = min(float(g["rss_start_mib"]) for g in group)  # type: ignore[arg-type]
@@ -205,19 +206,38 @@ def plot(rows: list[dict[str, object]], path: Path) -> None:
     for k, variant in enumerate(dict.fromkeys(str(r["variant"]) for r in rows)):
         mine = [r for r in rows if r["variant"] == variant]
         x, color = [r["clients"] for r in mine], f"C{k}"
-        axes[0].plot(x, [r["p50_ms"] for r in mine], marker="o", color=color, label=f"{variant} p50")
-        axes[0].plot(
-            x, [r["p99_ms"] for r in mine], marker="x", linestyle="--", color=color, label=f"{variant} p99"
-        )
-        axes[1].plot(x, [r["rps"] for r in mine], marker="o", color=color, label=variant)
+        for ax, key, style, label in [
+            (axes[0], "p50_ms", "-", f"{variant} p50"),
+            (axes[0], "p99_ms", "--", f"{variant} p99"),
+            (axes[1], "rps", "-", variant),
+        ]:
+            mean = np.array([r[key] for r in mine], dtype=float)
+            low = mean - np.array([r[f"{key}_min"] for r in mine], dtype=float)
+            high = np.array([r[f"{key}_max"] for r in mine], dtype=float) - mean
+            ax.errorbar(
+                x, mean, yerr=[low, high], marker="o", linestyle=style, color=color, capsize=3, label=label
+            )
     for ax, title in zip(axes, ["latency (ms)", "requests / s"], strict=True):
         ax.set_xscale("log", base=2)
         ax.set_xlabel("concurrent clients")
         ax.set_title(title)
         ax.legend(fontsize=7)
-    fig.suptitle("activecv serve: Gal CNN (ONNX), one 28x28 PNG per request, 2-core CPU")
+    fig.suptitle(
+        "activecv serve: Gal CNN (ONNX), one 28x28 PNG per request, 2 cores; mean and range of passes"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+
+
+def write_results(rows: list[dict[str, object]], out: Path, figure: Path) -> None:
+    """The summary per (variant, clients), then every pass (``"pass": true``); the plot."""
+    summary = mean_rows(rows)
+    with open(out, "w") as handle:
+        for row in summary:
+            handle.write(json.dumps(row) + "\n")
+        for row in rows:
+            handle.write(json.dumps({**row, "pass": True}) + "\n")
+    plot(summary, figure)
 
 
 def main() -> None:
@@ -246,11 +266,7 @@ def main() -> None:
         for p in range(args.passes):
             for variant in variants if p % 2 == 0 else variants[::-1]:
                 rows.append(run_variant(model, variant, n, args.seconds, payloads))
-    summary = mean_rows(rows)
-    with open(args.out, "w") as handle:
-        for row in summary:
-            handle.write(json.dumps(row) + "\n")
-    plot(summary, args.plot)
+    write_results(rows, args.out, args.plot)
     print(f"wrote {args.out} and {args.plot}; {os.cpu_count()} cores", file=sys.stderr)
 
 

@@ -33,7 +33,7 @@ def plan_round(
     strategy: Strategy,
     budget: int,
     *,
-    item_ids_of: Any,
+    item_ids_of: Callable[[Sequence[Any], str], list[int]],
     excluded: set[int],
     classes: Sequence[str],
     detection_pool: Callable[[], tuple[list[int], np.ndarray]],
