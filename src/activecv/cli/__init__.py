@@ -14,7 +14,7 @@ import numpy as np
 
 import activecv
 from activecv._errors import ActiveCVError, InputError
-from activecv.cli._args import parse_param
+from activecv.cli._args import parse_param, pixel_pair
 from activecv.cli._project import add_project_parser
 from activecv.cli._serve import add_serve_parser
 from activecv.io import (
@@ -55,6 +55,16 @@ def _select_detections(args: argparse.Namespace, strategy: Strategy) -> int:
         labeled = np.array([image_id in annotated for image_id in pool.image_ids])
     if args.class_counts is not None:
         counts = np.array(args.class_counts)
+    ids = np.array(pool.image_ids, dtype=object)
+    return _select_and_write(
+        args, strategy, ids, "images", labeled, detections=pool.detections, labeled_class_counts=counts
+    )
+
+
+def _select_and_write(
+    args: argparse.Namespace, strategy: Strategy, ids: np.ndarray, what: str, labeled: Any, **inputs: Any
+) -> int:
+    """Run the selection, write ``rank,id,score`` to ``--out`` and say what was chosen."""
     selection = activecv.select(
         strategy,
         args.budget,
@@ -62,12 +72,11 @@ def _select_detections(args: argparse.Namespace, strategy: Strategy) -> int:
         labeled=labeled,
         candidates=args.candidates,
         progress=not args.quiet,
-        detections=pool.detections,
-        labeled_class_counts=counts,
+        **inputs,
     )
-    write_selection_csv(args.out, selection, np.array(pool.image_ids, dtype=object))
+    write_selection_csv(args.out, selection, ids)
     if not args.quiet:
-        chosen = f"selected {len(selection)} of {len(pool.image_ids)} images with {strategy.name}"
+        chosen = f"selected {len(selection)} of {ids.shape[0]} {what} with {strategy.name}"
         print(f"{chosen}; wrote {args.out}", file=sys.stderr)
     return 0
 
@@ -97,23 +106,7 @@ def _cmd_select(args: argparse.Namespace) -> int:
         else:
             inputs[name] = file.load(name)
     labeled = file.load("labeled") if "labeled" in file.names else None
-    selection = activecv.select(
-        strategy,
-        args.budget,
-        rng=args.seed,
-        labeled=labeled,
-        candidates=args.candidates,
-        temperature=args.temperature,
-        progress=not args.quiet,
-        **inputs,
-    )
-    write_selection_csv(args.out, selection, ids)
-    if not args.quiet:
-        print(
-            f"selected {len(selection)} of {ids.shape[0]} items with {strategy.name}; wrote {args.out}",
-            file=sys.stderr,
-        )
-    return 0
+    return _select_and_write(args, strategy, ids, "items", labeled, temperature=args.temperature, **inputs)
 
 
 def _cmd_example(args: argparse.Namespace) -> int:
@@ -229,13 +222,6 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _size(text: str) -> tuple[int, int]:
-    width, sep, height = text.partition(",")
-    if not sep or not width.isdigit() or not height.isdigit():
-        raise argparse.ArgumentTypeError(f"expected WIDTH,HEIGHT in pixels; got {text!r}")
-    return int(width), int(height)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="activecv", description="Which images to annotate next.")
     parser.add_argument("--version", action="version", version=f"activecv {activecv.__version__}")
@@ -294,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     source = review.add_mutually_exclusive_group(required=True)
     source.add_argument("--dataset", help="a bundled dataset (its training split)")
     source.add_argument("--images", type=Path, help="folder of ROOT/<class>/<image>")
-    review.add_argument("--size", type=_size, help="resize images to WIDTH,HEIGHT")
+    review.add_argument("--size", type=pixel_pair("WIDTH,HEIGHT"), help="resize images to WIDTH,HEIGHT")
     review.add_argument("--limit", type=int, help="use only the first N items")
     review.add_argument("--noise", type=float, help="flip this fraction of labels first and score the finds")
     review.add_argument("--model", default="gal_cnn", help="gal_cnn (default), small_resnet, resnet18_cifar")
@@ -320,7 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--dataset", help="a bundled dataset: mnist5k, digits, animal_shapes")
     data.add_argument("--images", help="your labeled images, ROOT/<class>/<image>")
     data.add_argument("--features", help=".npz with embeddings (N, D) and labels (N,)")
-    sim.add_argument("--image-size", type=_size, help="resize images to WIDTH,HEIGHT")
+    sim.add_argument("--image-size", type=pixel_pair("WIDTH,HEIGHT"), help="resize images to WIDTH,HEIGHT")
     sim.add_argument("--limit", type=int, help="use only the first N pool items")
     sim.add_argument("--model", help="gal_cnn, small_resnet, resnet18_cifar, mlp, or module:callable")
     sim.add_argument("--strategies", help="comma-separated names; random is always added")

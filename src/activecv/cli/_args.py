@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+from collections.abc import Callable
 from typing import Any
 
 from activecv._errors import InputError
@@ -17,3 +19,15 @@ def parse_param(text: str) -> tuple[str, Any]:
         return key, json.loads(raw)
     except json.JSONDecodeError:
         return key, raw
+
+
+def pixel_pair(names: str) -> Callable[[str], tuple[int, int]]:
+    """An argparse type for two pixel counts ``A,B``, in the order ``names`` gives (e.g. "WIDTH,HEIGHT")."""
+
+    def parse(text: str) -> tuple[int, int]:
+        first, sep, second = text.partition(",")
+        if not sep or not first.isdigit() or not second.isdigit():
+            raise argparse.ArgumentTypeError(f"expected {names} in pixels; got {text!r}")
+        return int(first), int(second)
+
+    return parse

@@ -7,14 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from activecv.cli._args import pixel_pair
 from activecv.cli._project import read_classes
-
-
-def _pair(text: str) -> tuple[int, int]:
-    height, sep, width = text.partition(",")
-    if not sep or not height.isdigit() or not width.isdigit():
-        raise argparse.ArgumentTypeError(f"expected HEIGHT,WIDTH in pixels; got {text!r}")
-    return int(height), int(width)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -63,7 +57,7 @@ def add_serve_parser(commands: Any) -> None:
     serve.add_argument("--model", required=True, help=".onnx, TorchScript .pt, or module:callable")
     serve.add_argument("--task", choices=["classification", "detection"], default="classification")
     serve.add_argument("--classes", required=True, help="a,b,c or @FILE with one class per line")
-    serve.add_argument("--input-size", type=_pair, default=(28, 28), metavar="H,W")
+    serve.add_argument("--input-size", type=pixel_pair("HEIGHT,WIDTH"), default=(28, 28), metavar="H,W")
     serve.add_argument("--channels", type=int, choices=[1, 3], default=1)
     serve.add_argument("--mean", type=float, default=0.0, help="after scaling pixels to [0, 1]")
     serve.add_argument("--std", type=float, default=1.0)

@@ -83,7 +83,6 @@ def plan_round(
         strategy, budget, rng=seed, labeled=mask, candidates=candidates, progress=progress, **inputs
     )
     rows = selection.indices.tolist()
-    all_scores = {}
     if isinstance(strategy, ScoreStrategy) and candidates is None:
         values = activecv.score(strategy, **{k: v for k, v in inputs.items() if k != "labeled_class_counts"})
         all_scores = {item_ids[i]: float(values[i]) for i in np.flatnonzero(~mask)}
