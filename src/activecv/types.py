@@ -68,6 +68,92 @@ def _optional_matrix(value: Any, name: str, m: int) -> np.ndarray | None:
     return _field(value, name, 2)
 
 
+def _check_rows(arr: np.ndarray, name: str, m: int) -> None:
+    if arr.shape[0] != m:
+        raise InputError(f"Detections {name} must have one row per box ({m}); got {arr.shape[0]}.")
+
+
+def _checked_boxes(value: Any) -> np.ndarray:
+    """(M, 4) finite ``x1, y1, x2, y2`` boxes with x2 >= x1 and y2 >= y1; empty input gives (0, 4)."""
+    boxes = _field(value if np.size(value) else np.zeros((0, 4)), "boxes", 2)
+    if boxes.shape[1] != 4:
+        raise InputError(f"Detections boxes must have shape (M, 4); got {boxes.shape}.")
+    check_finite(boxes, "Detections boxes")
+    bad = (boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise InputError(
+            f"Detections boxes must be x1, y1, x2, y2 with x2 >= x1 and y2 >= y1; "
+            f"box {row} is {boxes[row].tolist()}."
+        )
+    return boxes
+
+
+def _checked_class_probs(value: Any, background_index: int | None, m: int) -> np.ndarray | None:
+    """(M, K) finite probabilities in [0, 1] with at least one foreground column, or None."""
+    probs = _optional_matrix(value, "class_probs", m)
+    if probs is None:
+        if background_index is not None:
+            raise InputError("background_index needs class_probs.")
+        return None
+    _check_rows(probs, "class_probs", m)
+    check_finite(probs, "Detections class_probs")
+    if ((probs < 0) | (probs > 1)).any():
+        raise InputError("Detections class_probs must lie in [0, 1]; got values outside.")
+    if background_index is not None and not 0 <= background_index < probs.shape[1]:
+        raise InputError(
+            f"background_index must be a column of class_probs, in [0, {probs.shape[1]}); "
+            f"got {background_index}."
+        )
+    if probs.shape[1] - (background_index is not None) < 1:
+        raise InputError("Detections class_probs need at least one foreground column.")
+    return probs
+
+
+def _checked_labels(value: Any, foreground: np.ndarray | None, m: int) -> np.ndarray:
+    """(M,) int64 foreground class ids: as given and in range, else the argmax of ``foreground``."""
+    if value is None:
+        if foreground is None and m:
+            raise InputError("Detections need class_probs, or labels and scores.")
+        labels = np.argmax(foreground, axis=1) if foreground is not None else np.zeros(0, dtype=np.int64)
+        return _field(labels, "labels", 1, "int")
+    labels = _field(value if m else np.zeros(0, dtype=np.int64), "labels", 1, "int")
+    _check_rows(labels, "labels", m)
+    top = foreground.shape[1] if foreground is not None else None
+    if m and (labels.min() < 0 or (top is not None and labels.max() >= top)):
+        bound = f"[0, {top})" if top is not None else ">= 0"
+        raise InputError(f"Detections labels must be class ids {bound}; got {labels.min()}..{labels.max()}.")
+    return labels
+
+
+def _checked_scores(value: Any, foreground: np.ndarray | None, labels: np.ndarray, m: int) -> np.ndarray:
+    """(M,) confidences in [0, 1]: as given, else the ``foreground`` probability of each label."""
+    if value is None:
+        if foreground is None and m:
+            raise InputError("Detections need class_probs, or labels and scores.")
+        return _field(
+            foreground[np.arange(m), labels] if foreground is not None else np.zeros(0), "scores", 1
+        )
+    scores = _field(value if m else np.zeros(0), "scores", 1)
+    _check_rows(scores, "scores", m)
+    if ((scores < 0) | (scores > 1) | ~np.isfinite(scores)).any():
+        raise InputError("Detections scores must lie in [0, 1].")
+    return scores
+
+
+def _checked_features(value: Any, m: int) -> np.ndarray | None:
+    """(M, D) box features, finite except whole rows of NaN (a box without features), or None."""
+    features = _optional_matrix(value, "features", m)
+    if features is not None:
+        _check_rows(features, "features", m)
+        partial = np.isnan(features).any(axis=1) & ~np.isnan(features).all(axis=1)
+        if partial.any() or np.isinf(features).any():
+            raise InputError(
+                "Detections features must be finite (a whole row of NaN marks a box without features)."
+            )
+    return features
+
+
 @dataclass(frozen=True)
 class Detections:
     """One image's detections: an immutable structure of arrays; M may be 0.
@@ -105,77 +191,17 @@ class Detections:
     background_index: int | None = None
 
     def __post_init__(self) -> None:
-        boxes = _field(self.boxes if np.size(self.boxes) else np.zeros((0, 4)), "boxes", 2)
+        boxes = _checked_boxes(self.boxes)
         m = boxes.shape[0]
-        if boxes.shape[1] != 4:
-            raise InputError(f"Detections boxes must have shape (M, 4); got {boxes.shape}.")
-        check_finite(boxes, "Detections boxes")
-        bad = (boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            raise InputError(
-                f"Detections boxes must be x1, y1, x2, y2 with x2 >= x1 and y2 >= y1; "
-                f"box {row} is {boxes[row].tolist()}."
-            )
         object.__setattr__(self, "boxes", boxes)
-        probs = _optional_matrix(self.class_probs, "class_probs", m)
-        if probs is not None:
-            self._check_rows(probs, "class_probs", m)
-            check_finite(probs, "Detections class_probs")
-            if ((probs < 0) | (probs > 1)).any():
-                raise InputError("Detections class_probs must lie in [0, 1]; got values outside.")
-            if self.background_index is not None and not 0 <= self.background_index < probs.shape[1]:
-                raise InputError(
-                    f"background_index must be a column of class_probs, in [0, {probs.shape[1]}); "
-                    f"got {self.background_index}."
-                )
-            if probs.shape[1] - (self.background_index is not None) < 1:
-                raise InputError("Detections class_probs need at least one foreground column.")
-        elif self.background_index is not None:
-            raise InputError("background_index needs class_probs.")
-        object.__setattr__(self, "class_probs", probs)
+        object.__setattr__(
+            self, "class_probs", _checked_class_probs(self.class_probs, self.background_index, m)
+        )
         foreground = self.foreground_probs
-        if self.labels is None:
-            if foreground is None and m:
-                raise InputError("Detections need class_probs, or labels and scores.")
-            labels = np.argmax(foreground, axis=1) if foreground is not None else np.zeros(0, dtype=np.int64)
-            labels = _field(labels, "labels", 1, "int")
-        else:
-            labels = _field(self.labels if m else np.zeros(0, dtype=np.int64), "labels", 1, "int")
-            self._check_rows(labels, "labels", m)
-            top = foreground.shape[1] if foreground is not None else None
-            if m and (labels.min() < 0 or (top is not None and labels.max() >= top)):
-                bound = f"[0, {top})" if top is not None else ">= 0"
-                raise InputError(
-                    f"Detections labels must be class ids {bound}; got {labels.min()}..{labels.max()}."
-                )
+        labels = _checked_labels(self.labels, foreground, m)
         object.__setattr__(self, "labels", labels)
-        if self.scores is None:
-            if foreground is None and m:
-                raise InputError("Detections need class_probs, or labels and scores.")
-            scores = _field(
-                foreground[np.arange(m), labels] if foreground is not None else np.zeros(0), "scores", 1
-            )
-        else:
-            scores = _field(self.scores if m else np.zeros(0), "scores", 1)
-            self._check_rows(scores, "scores", m)
-            if ((scores < 0) | (scores > 1) | ~np.isfinite(scores)).any():
-                raise InputError("Detections scores must lie in [0, 1].")
-        object.__setattr__(self, "scores", scores)
-        features = _optional_matrix(self.features, "features", m)
-        if features is not None:
-            self._check_rows(features, "features", m)
-            partial = np.isnan(features).any(axis=1) & ~np.isnan(features).all(axis=1)
-            if partial.any() or np.isinf(features).any():
-                raise InputError(
-                    "Detections features must be finite (a whole row of NaN marks a box without features)."
-                )
-        object.__setattr__(self, "features", features)
-
-    @staticmethod
-    def _check_rows(arr: np.ndarray, name: str, m: int) -> None:
-        if arr.shape[0] != m:
-            raise InputError(f"Detections {name} must have one row per box ({m}); got {arr.shape[0]}.")
+        object.__setattr__(self, "scores", _checked_scores(self.scores, foreground, labels, m))
+        object.__setattr__(self, "features", _checked_features(self.features, m))
 
     def __len__(self) -> int:
         return int(self.boxes.shape[0])

@@ -100,7 +100,7 @@ def test_errors_exit_2_with_a_message(example: Path, tmp_path: Path, args: list[
 @pytest.mark.parametrize(
     ("arrays", "strategy", "message"),
     [
-        ({"probs": np.full((3, 2), 0.5)}, "entropy", "must hold an 'ids' array"),
+        ({"probs": np.full((3, 2), 0.5)}, "entropy", "must hold 'ids' naming each item; it holds probs"),
         ({"ids": np.arange(3), "probs": np.full((3, 2), 0.5)}, "bald", "strategy 'bald' requires mc_probs"),
         (
             {"ids": np.arange(2), "probs": np.full((3, 2), 0.5)},

@@ -78,11 +78,11 @@ def test_classification_round_trip(label_studio: Any, tmp_path: Path, digit_pool
     with Project(project) as opened:
         selected = opened.selection(1)
         labels = opened.labels()
-        assert sorted(labels) == sorted(row["id"] for row in selected)
+        assert sorted(labels) == sorted(row.id for row in selected)
         for row in selected:
-            assert [label.class_name for label in labels[row["id"]]] == [str(truth[int(row["path"][:3])])]
-        assert opened.status()["rounds"][0]["labeled"] == 8
-        assert opened.history(selected[0]["id"])[0]["annotator"].startswith("labelstudio-user-")
+            assert [label.class_name for label in labels[row.id]] == [str(truth[int(row.path[:3])])]
+        assert opened.status().rounds[0].labeled == 8
+        assert opened.history(selected[0].id)[0].annotator.startswith("labelstudio-user-")
 
 
 def test_detection_round_trip(label_studio: Any, tmp_path: Path) -> None:
@@ -147,9 +147,9 @@ def test_detection_round_trip(label_studio: Any, tmp_path: Path) -> None:
     with Project(project) as opened:
         labels = opened.labels()
         selected = opened.selection(1)
-        assert sorted(labels) == sorted(row["id"] for row in selected)
+        assert sorted(labels) == sorted(row.id for row in selected)
         for row in selected:
-            expected = true_boxes(int(row["path"][:2]))
-            got = [(label.class_name, list(label.box or ())) for label in labels[row["id"]]]
+            expected = true_boxes(int(row.path[:2]))
+            got = [(label.class_name, list(label.box or ())) for label in labels[row.id]]
             assert [name for name, _ in got] == [name for name, _ in expected]
             np.testing.assert_allclose([box for _, box in got], [box for _, box in expected], atol=1e-6)

@@ -55,7 +55,7 @@ def ledger_labels(project: Path) -> tuple[dict[str, str], int]:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         count = conn.execute("SELECT COUNT(*) FROM annotations").fetchone()[0]
     with Project(project) as opened:
-        paths = {item["id"]: item["path"] for item in opened.items()}
+        paths = {item.id: item.path for item in opened.items()}
         return {paths[i]: labels[0].class_name for i, labels in opened.labels().items()}, count
 
 
@@ -106,7 +106,7 @@ def test_round_killed_at_random_points_reruns_to_the_same_round(big_project: Pat
     project = fresh_copy(big_project, tmp_path)
     reference = fresh_copy(big_project, tmp_path / "reference")
     with Project(project) as opened:
-        ids = np.array([item["path"] for item in opened.items()])
+        ids = np.array([item.path for item in opened.items()])
     preds = tmp_path / "preds.npz"
     np.savez(preds, ids=ids, probs=np.random.default_rng(1).dirichlet(np.ones(3), size=N_ITEMS))
     arguments = [
@@ -159,7 +159,7 @@ def test_two_processes_importing_at_once_lose_no_update(big_project: Path, tmp_p
 def test_two_annotators_asking_at_once_get_disjoint_images(big_project: Path, tmp_path: Path) -> None:
     project = fresh_copy(big_project, tmp_path)
     with Project(project) as opened:
-        ids = np.array([item["path"] for item in opened.items()])
+        ids = np.array([item.path for item in opened.items()])
     np.savez(tmp_path / "p.npz", ids=ids, probs=np.random.default_rng(3).dirichlet(np.ones(3), size=N_ITEMS))
     subprocess.run(
         activecv(

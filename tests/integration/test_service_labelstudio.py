@@ -17,8 +17,7 @@ torch = pytest.importorskip("torch")
 import uvicorn  # noqa: E402
 
 from activecv.adapters.torch import GalCNN, export_onnx  # noqa: E402
-from activecv.io import Label  # noqa: E402
-from activecv.io._labelstudio import label_config  # noqa: E402
+from activecv.io import Label, label_config  # noqa: E402
 from activecv.project import Project  # noqa: E402
 from activecv.service import AnnotatePolicy, ModelSpec, ServiceConfig, create_app, load_predictor  # noqa: E402
 
@@ -121,7 +120,7 @@ def test_label_studio_uses_the_service_as_its_ml_backend(
     deadline = time.monotonic() + 30
     while True:
         with Project(project_dir) as ledger:
-            paths = {item["id"]: item["path"] for item in ledger.items()}
+            paths = {item.id: item.path for item in ledger.items()}
             labels = {paths[i]: labels for i, labels in ledger.labels().items()}
         if len(labels) == 8 or time.monotonic() > deadline:
             break

@@ -6,6 +6,7 @@ import hashlib
 import json
 import shutil
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 
 from activecv._errors import InputError
 from activecv.io import Annotation, AnnotationFile, Label
-from activecv.project import Project, export, import_labels
+from activecv.project import Project, RoundProgress, export, import_labels
 from activecv.project import _schema as schema
 
 CLASSES = [str(k) for k in range(10)]
@@ -28,7 +29,8 @@ def new_project(
 
 def dump(project: Project) -> list[str]:
     """The ledger's whole content, to check that a refused operation changed nothing."""
-    return list(project._conn.iterdump())
+    with sqlite3.connect(project.directory / "ledger.sqlite") as conn:
+        return list(conn.iterdump())
 
 
 def predictions(tmp_path: Path, project: Project, seed: int = 0, name: str = "preds.npz") -> Path:
@@ -37,7 +39,7 @@ def predictions(tmp_path: Path, project: Project, seed: int = 0, name: str = "pr
     path = tmp_path / name
     np.savez(
         path,
-        ids=np.array([item["path"] for item in items]),
+        ids=np.array([item.path for item in items]),
         probs=rng.dirichlet(np.ones(10), size=len(items)),
         embeddings=rng.normal(size=(len(items), 4)),
     )
@@ -57,8 +59,8 @@ def test_init_registers_every_image_with_hash_and_size(tmp_path: Path, digit_poo
     pool, _ = digit_pool
     project = new_project(tmp_path, pool)
     items = project.items()
-    assert [item["path"] for item in items] == sorted(p.name for p in pool.iterdir())
-    assert all(item["width"] == 16 and item["height"] == 16 and len(item["sha256"]) == 64 for item in items)
+    assert [item.path for item in items] == sorted(p.name for p in pool.iterdir())
+    assert all(item.width == 16 and item.height == 16 and len(item.sha256) == 64 for item in items)
     assert project.registered is not None and project.registered.added == 40
 
 
@@ -86,13 +88,13 @@ def test_manifest_csv_jsonl_and_uris(tmp_path: Path, digit_pool: Any) -> None:
     project = Project.init(
         tmp_path / "p", task="classification", classes=CLASSES, manifest=pool / "list.jsonl"
     )
-    assert [(i["path"], i["sha256"] is None) for i in project.items()] == [
+    assert [(i.path, i.sha256 is None) for i in project.items()] == [
         ("001.png", False),
         ("s3://bucket/x.jpg", True),
     ]
     (pool / "list.csv").write_text("path\n002.png\n")
     other = Project.init(tmp_path / "q", task="classification", classes=CLASSES, manifest=pool / "list.csv")
-    assert [i["path"] for i in other.items()] == ["002.png"]
+    assert [i.path for i in other.items()] == ["002.png"]
 
 
 def test_manifest_path_escaping_the_root_is_refused(tmp_path: Path, digit_pool: Any) -> None:
@@ -144,10 +146,10 @@ def test_csv_import_then_relabel_keeps_history(tmp_path: Path, digit_pool: Any) 
     assert (again.added, again.relabeled, again.unchanged) == (0, 0, 2)
     fix = import_labels(project, csv_file(tmp_path, [("001.png", "7")]), "csv", "reviewer")
     assert (fix.added, fix.relabeled) == (0, 1)
-    by_path = {item["path"]: item["id"] for item in project.items()}
+    by_path = {item.path: item.id for item in project.items()}
     assert project.labels()[by_path["001.png"]] == [Label("7")]
     history = project.history("001.png")
-    assert [(h["annotator"], h["labels"]) for h in history] == [
+    assert [(h.annotator, h.labels) for h in history] == [
         ("ann", [Label("1")]),
         ("reviewer", [Label("7")]),
     ]
@@ -176,7 +178,7 @@ def test_coco_round_trip_of_boxes(tmp_path: Path, digit_pool: Any) -> None:
     out.write_text(json.dumps(dataset))
     report = import_labels(other, out, "coco")
     assert (report.added, report.relabeled) == (2, 0)
-    by_id = {item["id"]: item["path"] for item in other.items()}
+    by_id = {item.id: item.path for item in other.items()}
     assert {by_id[i]: labels for i, labels in other.labels().items()} == boxes
 
 
@@ -190,7 +192,7 @@ def test_folder_import_matches_images_by_content(tmp_path: Path, digit_pool: Any
         shutil.copy(pool / f"{i:03d}.png", target)
     report = import_labels(project, sorted_by_annotator, "folder")
     assert report.added == 6
-    by_path = {item["path"]: item["id"] for item in project.items()}
+    by_path = {item.path: item.id for item in project.items()}
     assert [project.labels()[by_path[f"{i:03d}.png"]] for i in range(6)] == [
         [Label(str(truth[i]))] for i in range(6)
     ]
@@ -315,22 +317,22 @@ def test_round_records_everything_and_reruns_to_the_same_round(tmp_path: Path, d
     project = new_project(tmp_path, pool)
     preds = predictions(tmp_path, project)
     selected = project.round(preds, "margin", 5, seed=3, model_version="cnn-v1")
-    assert [row["rank"] for row in selected] == [1, 2, 3, 4, 5]
+    assert [row.rank for row in selected] == [1, 2, 3, 4, 5]
     data = np.load(preds)
     margins = 1 - np.diff(np.sort(data["probs"], axis=1)[:, -2:], axis=1)[:, 0]
     expected = [str(p) for p in data["ids"][np.argsort(-margins, kind="stable")[:5]]]
-    assert [row["path"] for row in selected] == expected
+    assert [row.path for row in selected] == expected
     top = data["probs"][list(data["ids"]).index(expected[0])]
-    assert selected[0]["prediction"] == {"class": str(int(np.argmax(top))), "score": pytest.approx(top.max())}
+    assert selected[0].prediction == {"class": str(int(np.argmax(top))), "score": pytest.approx(top.max())}
     assert project.round(preds, "margin", 5, seed=3, model_version="cnn-v1") == selected
     (record,) = project.rounds()
-    assert (record["strategy"], record["seed"], record["budget"], record["model_version"]) == (
+    assert (record.strategy, record.seed, record.budget, record.model_version) == (
         "margin",
         3,
         5,
         "cnn-v1",
     )
-    assert record["n_candidates"] == 40 and len(record["predictions_sha256"]) == 64
+    assert record.n_candidates == 40 and len(record.predictions_sha256) == 64
     assert len(project.scores(1)) == 40  # every score of the round, not only the selected
 
 
@@ -340,14 +342,14 @@ def test_next_round_excludes_labeled_and_already_selected(tmp_path: Path, digit_
     import_labels(project, csv_file(tmp_path, [(f"{i:03d}.png", "1") for i in range(10)]), "csv")
     first = project.round(predictions(tmp_path, project), "entropy", 10)
     second = project.round(predictions(tmp_path, project), "coreset", 10)  # same file, another strategy
-    chosen = [row["path"] for row in first + second]
+    chosen = [row.path for row in first + second]
     assert len(set(chosen)) == 20
     assert not set(chosen) & {f"{i:03d}.png" for i in range(10)}
     third = project.round(predictions(tmp_path, project, seed=1, name="p2.npz"), "entropy", 50)
     assert len(third) == 10  # only 10 images left
     with pytest.raises(InputError, match=r"every image in .* is labeled or already selected"):
         project.round(predictions(tmp_path, project, seed=2, name="p3.npz"), "entropy", 5)
-    assert [r["number"] for r in project.rounds()] == [1, 2, 3]
+    assert [r.number for r in project.rounds()] == [1, 2, 3]
 
 
 def test_round_errors_leave_no_round(tmp_path: Path, digit_pool: Any) -> None:
@@ -360,13 +362,11 @@ def test_round_errors_leave_no_round(tmp_path: Path, digit_pool: Any) -> None:
     ):
         project.round(bad, "entropy", 1)
     np.savez(bad, ids=np.array(["000.png", "001.png"]), probs=np.full((2, 3), 1 / 3))
-    with pytest.raises(
-        InputError, match=r"class probabilities of shape \(2, 3\), but the project has 10 classes"
-    ):
+    with pytest.raises(InputError, match=r"'probs' in .* has shape \(2, 3\), but the project has 10 classes"):
         project.round(bad, "entropy", 1)
     with pytest.raises(InputError, match=r"requires embeddings"):
         project.round(bad, "coreset", 1)
-    with pytest.raises(InputError, match=r"budget must be >= 1; got 0"):
+    with pytest.raises(InputError, match=r"budget must be an integer >= 1; got 0"):
         project.round(bad, "entropy", 0)
     assert project.rounds() == []
 
@@ -381,7 +381,7 @@ def test_detection_round_from_coco_results(tmp_path: Path, digit_pool: Any) -> N
             p = rng.dirichlet(np.ones(3))
             results.append(
                 {
-                    "image_id": item["id"],
+                    "image_id": item.id,
                     "category_id": int(np.argmax(p[1:])) + 1,
                     "bbox": [1, 1, 5, 5],
                     "score": float(p[1:].max()),
@@ -394,7 +394,7 @@ def test_detection_round_from_coco_results(tmp_path: Path, digit_pool: Any) -> N
     assert len(rows) == 4
     assert all(
         box["class"] in ("digit", "blot") and box["box"] == [1, 1, 6, 6]
-        for box in rows[0]["prediction"]["boxes"]
+        for box in rows[0].prediction["boxes"]
     )
 
 
@@ -404,25 +404,26 @@ def test_detection_round_from_coco_results(tmp_path: Path, digit_pool: Any) -> N
 def test_leases_never_hand_one_image_to_two_annotators(tmp_path: Path, digit_pool: Any) -> None:
     pool, _ = digit_pool
     project = new_project(tmp_path, pool)
-    selected = [row["id"] for row in project.round(predictions(tmp_path, project), "entropy", 6)]
-    alice = [item["id"] for item in project.next("alice", 4)]
-    bob = [item["id"] for item in project.next("bob", 4)]
+    selected = [row.id for row in project.round(predictions(tmp_path, project), "entropy", 6)]
+    alice = [item.id for item in project.next("alice", 4)]
+    bob = [item.id for item in project.next("bob", 4)]
     assert alice == selected[:4] and bob == selected[4:]
-    assert [item["id"] for item in project.next("alice", 4)] == alice  # asking again: the same images
+    assert [item.id for item in project.next("alice", 4)] == alice  # asking again: the same images
     assert project.next("carol", 3) == []
-    assert project.status()["leases"] == {"alice": 4, "bob": 2}
-    paths = {item["id"]: item["path"] for item in project.items()}
+    assert project.status().leases == {"alice": 4, "bob": 2}
+    paths = {item.id: item.path for item in project.items()}
     import_labels(project, csv_file(tmp_path, [(paths[alice[0]], "3")]), "csv", "alice")
-    assert project.status()["leases"] == {"alice": 3, "bob": 2}  # a label releases its lease
+    assert project.status().leases == {"alice": 3, "bob": 2}  # a label releases its lease
 
 
 def test_expired_leases_return_to_the_queue(tmp_path: Path, digit_pool: Any) -> None:
     pool, _ = digit_pool
     project = new_project(tmp_path, pool)
-    selected = [row["id"] for row in project.round(predictions(tmp_path, project), "entropy", 2)]
-    assert [item["id"] for item in project.next("alice", 2, lease_seconds=-1)] == selected
-    assert [item["id"] for item in project.next("bob", 2)] == selected
-    with pytest.raises(InputError, match=r"n must be >= 1; got 0"):
+    selected = [row.id for row in project.round(predictions(tmp_path, project), "entropy", 2)]
+    assert [item.id for item in project.next("alice", 2, lease_seconds=0.001)] == selected
+    time.sleep(0.01)  # the lease has expired
+    assert [item.id for item in project.next("bob", 2)] == selected
+    with pytest.raises(InputError, match=r"n must be an integer >= 1; got 0"):
         project.next("bob", 0)
 
 
@@ -431,15 +432,15 @@ def test_status_counts(tmp_path: Path, digit_pool: Any) -> None:
     project = new_project(tmp_path, pool)
     rows = project.round(predictions(tmp_path, project), "entropy", 3)
     import_labels(
-        project, csv_file(tmp_path, [(rows[0]["path"], "4"), ("039.png", "4"), ("038.png", "2")]), "csv"
+        project, csv_file(tmp_path, [(rows[0].path, "4"), ("039.png", "4"), ("038.png", "2")]), "csv"
     )
     status = project.status()
-    assert (status["items"], status["labeled"], status["unlabeled"]) == (40, 3, 37)
-    assert status["rounds"] == [{"round": 1, "strategy": "entropy", "selected": 3, "labeled": 1}]
+    assert (status.items, status.labeled, status.unlabeled) == (40, 3, 37)
+    assert status.rounds == [RoundProgress(round=1, strategy="entropy", selected=3, labeled=1)]
     assert (
-        status["class_balance"]["4"] == 2
-        and status["class_balance"]["2"] == 1
-        and sum(status["class_balance"].values()) == 3
+        status.class_balance["4"] == 2
+        and status.class_balance["2"] == 1
+        and sum(status.class_balance.values()) == 3
     )
 
 
@@ -453,10 +454,10 @@ def test_exports_of_a_round(tmp_path: Path, digit_pool: Any) -> None:
     export(project, "csv", tmp_path / "sel.csv")
     lines = (tmp_path / "sel.csv").read_text().splitlines()
     assert lines[0] == "path,rank,score,round,id"
-    assert [line.split(",")[0] for line in lines[1:]] == [row["path"] for row in rows]
+    assert [line.split(",")[0] for line in lines[1:]] == [row.path for row in rows]
     export(project, "labelstudio", tmp_path / "tasks.json", image_url="http://images.local/")
     tasks = json.loads((tmp_path / "tasks.json").read_text())
-    assert [t["data"]["image"] for t in tasks] == ["http://images.local/" + row["path"] for row in rows]
+    assert [t["data"]["image"] for t in tasks] == ["http://images.local/" + row.path for row in rows]
     assert [t["predictions"][0]["score"] for t in tasks] == [0.0, 1 / 3, 2 / 3]
     assert '<Choice value="9"/>' in (tmp_path / "tasks.label_config.xml").read_text()
     with pytest.raises(InputError, match=r"round must be a round of this project \(1..1\); got 4"):
@@ -470,7 +471,7 @@ def test_export_refuses_paths_escaping_the_root(tmp_path: Path, digit_pool: Any)
     with pytest.raises(InputError, match=r"is outside local_files_root"):
         export(project, "labelstudio", tmp_path / "t.json", local_files_root=tmp_path / "elsewhere")
     # a registered path tampered with in the ledger must not lead outside the root
-    project._conn.execute("UPDATE items SET path = '../../etc/passwd' WHERE id = 1")
+    project._ledger.execute("UPDATE items SET path = '../../etc/passwd' WHERE id = 1")
     with pytest.raises(InputError, match=r"item path '../../etc/passwd' escapes the project's images root"):
         export(project, "coco", tmp_path / "c.json", items="all")
     assert not (tmp_path / "c.json").exists()
@@ -509,7 +510,7 @@ def test_migrations_apply_in_order_and_a_failing_one_rolls_back(
     working = [*released, "ALTER TABLE items ADD COLUMN note TEXT;"]
     monkeypatch.setattr(schema, "MIGRATIONS", working)
     project = Project(tmp_path / "project")
-    assert project._conn.execute("PRAGMA user_version").fetchone()[0] == len(released) + 1
+    assert project._ledger.execute("PRAGMA user_version").fetchone()[0] == len(released) + 1
     assert len(project.items()) == 40
 
 
@@ -533,13 +534,20 @@ def test_a_first_release_ledger_migrates_with_its_data(
     with monkeypatch.context() as first_release:
         first_release.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:1])
         first_release.setattr(schema, "SCHEMA_VERSION", 1)
-        old = new_project(tmp_path, pool)
-        import_labels(old, csv_file(tmp_path, [("000.png", "3")]), "csv")
-        old.close()
+        new_project(tmp_path, pool).close()
+    with sqlite3.connect(tmp_path / "project" / "ledger.sqlite") as conn:  # written as release 1 did
+        conn.execute("INSERT INTO annotations VALUES (1, 1, 'ann', 'csv', NULL, 'f', '2026-01-01')")
+        conn.execute("INSERT INTO labels VALUES (1, 4, NULL, NULL, NULL, NULL)")
+        conn.execute(
+            "INSERT INTO rounds VALUES (1, 'entropy', '{}', 0, 2, NULL, 'p.npz', 'h', 40, 'r', 't', 't')"
+        )
+        conn.executemany("INSERT INTO selections VALUES (1, ?, ?, 0.5, NULL)", [(1, 1), (2, 2)])
     project = Project(tmp_path / "project")
-    assert project._conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
-    assert [labels for labels in project.labels().values()] == [[Label("3")]]
+    assert project._ledger.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
+    assert project.labels() == {1: [Label("3")]}
     assert project.queue() == []  # the table version 2 added
+    assert [lease.id for lease in project.next("bob", 5)] == [2]  # item 1 is labeled: not open work
+    assert project.status().rounds == [RoundProgress(round=1, strategy="entropy", selected=2, labeled=1)]
 
 
 def test_flagged_images_are_stored_once_by_content(tmp_path: Path, digit_pool: Any) -> None:
@@ -554,9 +562,9 @@ def test_flagged_images_are_stored_once_by_content(tmp_path: Path, digit_pool: A
     assert sorted((pool / "incoming").iterdir()) == [
         pool / "incoming" / f"{hashlib.sha256(new).hexdigest()}.png"
     ]
-    assert [(q["id"], q["value"]) for q in project.queue()] == [(known, 1.5), (first, 2.0)]
+    assert [(q.id, q.value) for q in project.queue()] == [(known, 1.5), (first, 2.0)]
     import_labels(project, csv_file(tmp_path, [("000.png", "0")]), "csv")
-    assert [q["id"] for q in project.queue()] == [first]
+    assert [q.id for q in project.queue()] == [first]
     assert len(project.queue(include_labeled=True)) == 2
     project.enqueue(b"a third image", ".png", (4, 4), "entropy", 3.0, "m1")
     assert export(project, "labelstudio", tmp_path / "queue.json", items="queue", image_url="http://x/") == 2

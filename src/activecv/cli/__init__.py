@@ -18,16 +18,15 @@ from activecv.cli._args import parse_param, pixel_pair
 from activecv.cli._project import add_project_parser
 from activecv.cli._serve import add_serve_parser
 from activecv.io import (
-    PredictionsFile,
     count_coco_boxes,
     load_coco_detections,
     make_example_predictions,
+    read_strategy_inputs,
     save_predictions,
     write_review_csv,
     write_selection_csv,
 )
 from activecv.strategies import ScoreStrategy, Strategy, format_requirements, get_strategy, list_strategies
-from activecv.strategies._chunks import chunk_rows
 
 
 def _cmd_strategies(args: argparse.Namespace) -> int:
@@ -85,28 +84,12 @@ def _cmd_select(args: argparse.Namespace) -> int:
     strategy = get_strategy(args.strategy, **dict(parse_param(p) for p in args.param))
     if args.predictions.suffix.lower() == ".json":
         return _select_detections(args, strategy)
-    file = PredictionsFile(args.predictions)
-    if "ids" not in file.names:
-        raise InputError(
-            f"{str(file.path)!r} must hold an 'ids' array naming each item; it holds {', '.join(file.names)}."
-        )
-    ids = file.load("ids")
-    names = file.inputs_for(strategy)
-    for name in names:
-        rows = file.shape(name)[0]
-        if rows != ids.shape[0]:
-            raise InputError(
-                f"'ids' has {ids.shape[0]} entries but {name!r} has {rows} rows; one id per row is needed."
-            )
+    # A score strategy streams the file: O(chunk + budget) memory, the pool is never loaded whole.
     stream = isinstance(strategy, ScoreStrategy) and args.candidates is None
-    inputs: dict[str, Any] = {}
-    for name in names:
-        if stream:  # O(chunk + budget) memory: the pool is never loaded whole
-            inputs[name] = file.stream(name, chunk_rows(file.shape(name)[1:]))
-        else:
-            inputs[name] = file.load(name)
-    labeled = file.load("labeled") if "labeled" in file.names else None
-    return _select_and_write(args, strategy, ids, "items", labeled, temperature=args.temperature, **inputs)
+    pool = read_strategy_inputs(args.predictions, strategy, stream=stream)
+    return _select_and_write(
+        args, strategy, pool.ids, "items", pool.labeled, temperature=args.temperature, **pool.inputs
+    )
 
 
 def _cmd_example(args: argparse.Namespace) -> int:
@@ -119,7 +102,6 @@ def _cmd_example(args: argparse.Namespace) -> int:
 def _labeled_images(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], list[Any]]:
     """Images (N, C, H, W), labels, class names and item ids from --dataset or --images."""
     from activecv import datasets
-    from activecv.sim._data import channels_first
 
     if args.images is not None:
         x, y, names, paths = datasets.load_image_folder(args.images, size=args.size)
@@ -129,7 +111,7 @@ def _labeled_images(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, t
         x, y, names, ids = data.x_train, data.y_train, data.class_names, list(range(len(data.y_train)))
     if args.limit is not None:
         x, y, ids = x[: args.limit], y[: args.limit], ids[: args.limit]
-    return channels_first(x), y, names, ids
+    return datasets.channels_first(x), y, names, ids
 
 
 def _cmd_review_labels(args: argparse.Namespace) -> int:
@@ -292,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     review.add_argument("--quiet", action="store_true", help="no progress lines")
     review.set_defaults(run=_cmd_review_labels)
 
-    from activecv.sim._config import PRESETS  # numpy-only module: safe without the sim extra
+    from activecv.sim import PRESETS  # loads without the sim extra
 
     sim = commands.add_parser(
         "simulate",

@@ -7,19 +7,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+from activecv._files import read_text
 from activecv.cli._args import parse_param
-from activecv.project import Project, export, import_labels
-from activecv.project._export import FORMATS as EXPORT_FORMATS
-from activecv.project._export import ITEM_SETS
-from activecv.project._import import FORMATS as IMPORT_FORMATS
+from activecv.project import EXPORT_FORMATS, IMPORT_FORMATS, ITEM_SETS, Project, export, import_labels
 
 
 def read_classes(text: str) -> list[str]:
     """``a,b,c`` or ``@FILE`` with one class per line."""
     if text.startswith("@"):
-        return [
-            line.strip() for line in Path(text[1:]).read_text(encoding="utf-8").splitlines() if line.strip()
-        ]
+        return [line.strip() for line in read_text(text[1:], "--classes file").splitlines() if line.strip()]
     return [name.strip() for name in text.split(",")]
 
 
@@ -39,6 +35,11 @@ def _init(args: argparse.Namespace) -> int:
         print(f"warning: {path} changed since it was registered; its record was kept")
     for group in report.duplicates:
         print(f"duplicate content: {', '.join(group)}")
+    if report.repeated:
+        print(
+            f"{report.repeated} entries named a file already listed (a link or a repeated path); "
+            "each file was registered once"
+        )
     return 0
 
 
@@ -56,9 +57,9 @@ def _round(args: argparse.Namespace) -> int:
             background_index=args.background_index,
             progress=not args.quiet,
         )
-    print(f"round {rows[0]['round'] if rows else '-'}: {len(rows)} images selected with {args.strategy}")
+    print(f"round {rows[0].round if rows else '-'}: {len(rows)} images selected with {args.strategy}")
     for row in rows[: args.show]:
-        print(f"{row['rank']:>5}  {row['score']:.6g}  {row['path']}")
+        print(f"{row.rank:>5}  {row.score:.6g}  {row.path}")
     return 0
 
 
@@ -92,7 +93,7 @@ def _next(args: argparse.Namespace) -> int:
     with Project(args.dir) as project:
         items = project.next(args.annotator, args.n, lease_seconds=args.lease_minutes * 60)
     for item in items:
-        print(f"{item['id']}\t{item['path']}")
+        print(f"{item.id}\t{item.path}")
     if not items:
         print("nothing to hand out: every selected image is labeled or leased to someone else")
     return 0
@@ -102,16 +103,15 @@ def _status(args: argparse.Namespace) -> int:
     with Project(args.dir) as project:
         status = project.status()
     if args.json:
-        print(json.dumps(status, indent=2))
+        print(json.dumps(status.as_dict(), indent=2))
         return 0
-    print(f"project {status['project_id']} ({status['task']}): {status['items']} images")
-    print(f"labeled {status['labeled']}, unlabeled {status['unlabeled']}")
-    for entry in status["rounds"]:
-        counts = f"{entry['selected']} selected, {entry['labeled']} labeled"
-        print(f"round {entry['round']} ({entry['strategy']}): {counts}")
-    balance = ", ".join(f"{name} {count}" for name, count in status["class_balance"].items())
-    print(f"class balance ({'boxes' if status['task'] == 'detection' else 'images'}): {balance}")
-    leases = ", ".join(f"{who} {count}" for who, count in status["leases"].items()) or "none"
+    print(f"project {status.project_id} ({status.task}): {status.items} images")
+    print(f"labeled {status.labeled}, unlabeled {status.unlabeled}")
+    for entry in status.rounds:
+        print(f"round {entry.round} ({entry.strategy}): {entry.selected} selected, {entry.labeled} labeled")
+    balance = ", ".join(f"{name} {count}" for name, count in status.class_balance.items())
+    print(f"class balance ({'boxes' if status.task == 'detection' else 'images'}): {balance}")
+    leases = ", ".join(f"{who} {count}" for who, count in status.leases.items()) or "none"
     print(f"pending leases: {leases}")
     return 0
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
+from activecv._errors import InputError
 from activecv.cli._args import pixel_pair
 from activecv.cli._project import read_classes
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -29,6 +33,17 @@ def _serve(args: argparse.Namespace) -> int:
     metric = args.annotate_metric or ("entropy" if args.task == "classification" else "entropy_max")
     top = args.top if args.threshold is None else None
     policy = AnnotatePolicy(metric, threshold=args.threshold, top=top, window=args.window)
+    if args.allow_anonymous and args.host not in LOOPBACK and not args.host.startswith("127."):
+        raise InputError(
+            f"--allow-anonymous serves without a token, so only on a loopback host (127.0.0.1, ::1, "
+            f"localhost); got --host {args.host}. Set ACTIVECV_SERVICE_TOKEN to serve on the network."
+        )
+    if args.token:
+        print(
+            "warning: --token is visible to other users of this machine in the process list; "
+            "prefer the ACTIVECV_SERVICE_TOKEN environment variable",
+            file=sys.stderr,
+        )
     config = ServiceConfig(
         policy=policy,
         token=args.token or os.environ.get("ACTIVECV_SERVICE_TOKEN"),
@@ -85,7 +100,9 @@ def add_serve_parser(commands: Any) -> None:
         "--window", type=int, default=1000, help="recent requests the --top rule ranks against"
     )
     serve.add_argument(
-        "--token", help="required on every endpoint but /health, /metrics, /docs (or ACTIVECV_SERVICE_TOKEN)"
+        "--token",
+        help="required on every endpoint but /health, /metrics, /docs; prefer ACTIVECV_SERVICE_TOKEN "
+        "(a command-line token shows in the process list)",
     )
     serve.add_argument("--allow-anonymous", action="store_true", help="run without a token (loopback only!)")
     serve.add_argument("--host", default="127.0.0.1")

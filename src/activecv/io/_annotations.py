@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from activecv._errors import InputError
+from activecv._files import read_text
 
 Box = tuple[float, float, float, float]  # xyxy, absolute pixels
 
@@ -49,10 +50,7 @@ class AnnotationFile:
 
 def read_json(path: str | Path, what: str) -> Any:
     """Parse a JSON file, with an error naming the file for a missing or malformed one."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{what} {str(path)!r} does not exist.")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return json.loads(read_text(path, what))
+    except json.JSONDecodeError as exc:
         raise InputError(f"{what} {str(path)!r} is not valid JSON: {exc}.") from None

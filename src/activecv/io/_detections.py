@@ -35,49 +35,53 @@ def load_coco_detections(
     results: str | Path,
     images: str | Path | dict[str, Any] | None = None,
     background_index: int | None = None,
+    *,
+    image_ids: Sequence[Any] | None = None,
+    category_ids: Sequence[int] | None = None,
 ) -> DetectionPool:
     """Read a COCO detection results file (a list of ``{image_id, category_id, bbox: [x, y, w,
     h], score}``) with optional per-detection ``class_probs`` and ``feature`` lists.
 
-    ``images``: a COCO dataset JSON (a path, or the parsed object) whose ``images`` define the
-    pool (images without any detection included, in that order) and whose ``categories``
-    define the classes; without
-    it the pool is the images that have detections, in first-seen order, and the classes are
-    the category ids seen, sorted. ``class_probs`` must have one column per class, plus one
-    at ``background_index`` when given.
+    The pool is, in this order of precedence: the ``images`` of a COCO dataset JSON (a path,
+    or the parsed object), whose ``categories`` also define the classes; or ``image_ids``
+    (with ``category_ids``, the classes in column order); or else the images that have
+    detections, in first-seen order, with the category ids seen, sorted. Images without any
+    detection are in the pool with none. ``class_probs`` must have one column per class,
+    plus one at ``background_index`` when given.
     """
     records = read_json(results, "detection results")
     if not isinstance(records, list):
         raise InputError(
             f"{str(results)!r} must hold a JSON list of detections; got {type(records).__name__}."
         )
+    categories: list[int] = [int(c) for c in category_ids] if category_ids is not None else []
     if images is not None:
         dataset = images if isinstance(images, dict) else read_json(images, "COCO dataset")
-        image_ids, categories = _coco_images_and_categories(
+        pool_ids, categories = _coco_images_and_categories(
             dataset, "images" if isinstance(images, dict) else images
         )
+    elif image_ids is not None:
+        pool_ids = list(image_ids)
     else:
-        image_ids, categories = (
-            list(dict.fromkeys(r.get("image_id") for r in records if isinstance(r, dict))),
-            [],
-        )
+        pool_ids = list(dict.fromkeys(r.get("image_id") for r in records if isinstance(r, dict)))
     if not categories:
-        categories = sorted(
-            {int(r["category_id"]) for r in records if isinstance(r, dict) and "category_id" in r}
-        )
+        seen = {r.get("category_id") for r in records if isinstance(r, dict)}
+        categories = sorted(c for c in seen if isinstance(c, int) and not isinstance(c, bool))
     class_of = {c: i for i, c in enumerate(categories)}
-    per_image: dict[Any, list[tuple[int, dict[str, Any]]]] = {i: [] for i in image_ids}
+    per_image: dict[Any, list[tuple[int, dict[str, Any]]]] = {i: [] for i in pool_ids}
     for k, record in enumerate(records):
         if not isinstance(record, dict) or not {"image_id", "category_id", "bbox", "score"} <= set(record):
             raise InputError(
                 f"detection {k} of {str(results)!r} must have image_id, category_id, bbox and score; "
                 f"got {record!r}."
             )
-        if record["image_id"] not in per_image:
+        image_id, category_id = record["image_id"], record["category_id"]
+        if isinstance(image_id, (list, dict)) or image_id not in per_image:
             raise InputError(
-                f"detection {k} names image_id {record['image_id']!r}, which is not in the images file."
+                f"detection {k} of {str(results)!r} names image_id {image_id!r}, which is not an "
+                "image of the pool."
             )
-        if int(record["category_id"]) not in class_of:
+        if isinstance(category_id, bool) or not isinstance(category_id, int) or category_id not in class_of:
             raise InputError(
                 f"detection {k} names category_id {record['category_id']}, which is not a category."
             )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from activecv.strategies._uncertainty import _softmax
+from activecv.strategies import softmax
 
 
 def make_example_predictions(
@@ -27,8 +27,10 @@ def make_example_predictions(
     labeled[rng.choice(n_items, max(1, n_items // 100), replace=False)] = True
     return {
         "ids": np.array([f"img_{i:06d}.png" for i in range(n_items)]),
-        "probs": _softmax(logits * 4.0).astype(np.float32),
-        "mc_probs": _softmax(mc_logits * 4.0).astype(np.float32),
+        "probs": softmax(logits * 4.0).astype(np.float32),
+        "mc_probs": softmax(mc_logits.reshape(-1, n_classes) * 4.0)
+        .reshape(mc_logits.shape)
+        .astype(np.float32),
         "embeddings": embeddings.astype(np.float32),
         "labeled": labeled,
     }

@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import csv
-import hashlib
+import io
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from activecv._errors import InputError
+from activecv._files import IMAGE_SUFFIXES, file_sha256, read_text
 from activecv.io._annotations import Annotation, AnnotationFile, Label, read_json
-
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_coco_annotations(path: str | Path, annotator: str = "coco") -> AnnotationFile:
@@ -77,10 +67,7 @@ def read_label_csv(path: str | Path, annotator: str = "csv") -> AnnotationFile:
     """Annotations from a CSV: ``path,label`` rows (or ``id,label``); detection boxes add
     ``x0,y0,x1,y1`` columns, one row per box. An ``annotator`` column overrides the default."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"label CSV {str(path)!r} does not exist.")
-    with open(path, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = list(csv.DictReader(io.StringIO(read_text(path, "label CSV"), newline="")))
     columns = set(rows[0]) if rows else set()
     key = "path" if "path" in columns else "id"
     if key not in columns or "label" not in columns:

@@ -8,19 +8,22 @@ objects are never loaded.
 from __future__ import annotations
 
 import csv
+import os
 import zipfile
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from activecv._chunks import chunk_rows
 from activecv._errors import InputError, missing_extra
-from activecv.strategies import Strategy, format_requirements
-from activecv.strategies._pool import ALIASES, SPECS
+from activecv.strategies import Strategy, softmax
 from activecv.types import Selection
 
 SUFFIXES = (".npz", ".parquet")
+CLASS_PROBS = ("probs", "logits", "mc_probs", "mc_log_probs")  # arrays a prediction's class comes from
 
 
 def _import_pyarrow() -> Any:
@@ -62,8 +65,14 @@ class PredictionsFile:
                 raise InputError(f"{str(self.path)!r} is not a valid .npz file.") from None
             self.names = sorted(m[: -len(".npy")] for m in members if m.endswith(".npy"))
         else:
-            _, pq = _import_pyarrow()
-            self.names = sorted(pq.ParquetFile(self.path).schema_arrow.names)
+            self.names = sorted(self._parquet().schema_arrow.names)
+
+    def _parquet(self) -> Any:
+        pa, pq = _import_pyarrow()
+        try:
+            return pq.ParquetFile(self.path)
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(f"{str(self.path)!r} is not a readable Parquet file: {exc}") from None
 
     def _require(self, name: str) -> None:
         if name not in self.names:
@@ -73,14 +82,7 @@ class PredictionsFile:
 
     def inputs_for(self, strategy: Strategy) -> list[str]:
         """The arrays that satisfy the strategy's first satisfiable set of required inputs."""
-        present = {ALIASES.get(n, n): n for n in self.names if n in SPECS}
-        for group in strategy.requirements():
-            if set(group) <= set(present):
-                return [present[canonical] for canonical in group]
-        raise InputError(
-            f"strategy {strategy.name!r} requires {format_requirements(strategy.requirements())}; "
-            f"{str(self.path)!r} holds {', '.join(self.names)}."
-        )
+        return strategy.inputs_among(self.names, f"{str(self.path)!r} holds")
 
     def shape(self, name: str) -> tuple[int, ...]:
         """Shape of array ``name``, read from the header and the first row, not the data."""
@@ -88,21 +90,80 @@ class PredictionsFile:
         if self.path.suffix == ".npz":
             with zipfile.ZipFile(self.path) as archive, archive.open(f"{name}.npy") as fp:
                 return tuple(_read_npy_header(fp)[0])
-        _, pq = _import_pyarrow()
         first = next(self.stream(name, 1), None)
         row = tuple(first.shape[1:]) if first is not None else ()
-        return (pq.ParquetFile(self.path).metadata.num_rows, *row)
+        return (self._parquet().metadata.num_rows, *row)
 
     def load(self, name: str) -> np.ndarray:
-        """The whole array ``name``."""
+        """The whole array ``name``; refused before allocating when its declared size does not
+        fit in memory (a small compressed file can declare gigabytes)."""
         self._require(name)
+        self._check_fits(name)
         if self.path.suffix == ".npz":
             with np.load(self.path, allow_pickle=False) as data:
                 try:
                     return np.asarray(data[name])
                 except ValueError as exc:  # object arrays need pickle
                     raise InputError(f"array {name!r} in {str(self.path)!r} cannot be read: {exc}") from None
-        return np.concatenate(list(self.stream(name, 1 << 16)))
+        chunks = list(self.stream(name, 1 << 16))
+        return np.concatenate(chunks) if chunks else np.empty(0)
+
+    def _check_fits(self, name: str) -> None:
+        if self.path.suffix == ".npz":
+            with zipfile.ZipFile(self.path) as archive, archive.open(f"{name}.npy") as fp:
+                shape, _, dtype = _read_npy_header(fp)
+        else:
+            first = next(self.stream(name, 1), np.empty(0))
+            shape, dtype = self.shape(name), first.dtype
+        count = int(np.prod(shape, dtype=np.int64))
+        needed = count * (dtype.itemsize + 8)  # the array, and the float64 copy strategies compute on
+        available = available_memory()
+        if available is not None and needed > available:
+            raise InputError(
+                f"array {name!r} in {str(self.path)!r} declares shape {tuple(shape)} {dtype}: loading it "
+                f"and computing on it needs about {needed / 2**30:.1f} GiB, and this machine has "
+                f"{available / 2**30:.1f} GiB available. Score strategies stream the file instead; "
+                "for this strategy, use a machine with more memory or split the pool."
+            )
+
+    def ids(self) -> np.ndarray:
+        """The ``ids`` array: one item id (integer) or path (string) per row, each once."""
+        if "ids" not in self.names:
+            raise InputError(
+                f"predictions file {str(self.path)!r} must hold 'ids' naming each item; "
+                f"it holds {', '.join(self.names) or 'nothing'}."
+            )
+        return checked_ids(self.load("ids"), f"'ids' in {str(self.path)!r}")
+
+    def class_probs_source(self) -> str | None:
+        """The array class probabilities come from (probs, logits or MC samples), if any."""
+        return next((n for n in CLASS_PROBS if n in self.names), None)
+
+    def class_probs(self, rows: np.ndarray) -> np.ndarray | None:
+        """Class probabilities (len(rows), C) of the given rows, from probs, logits or the mean
+        of MC samples, for pre-annotations; None when the file has none of them."""
+        name = self.class_probs_source()
+        if name is None:
+            return None
+        picked = self.rows(name, rows)
+        if name == "logits":
+            return softmax(picked)
+        if name == "mc_log_probs":
+            return np.exp(picked.astype(np.float64)).mean(axis=1)
+        return picked.mean(axis=1) if name == "mc_probs" else picked.astype(np.float64)
+
+    def rows(self, name: str, positions: np.ndarray) -> np.ndarray:
+        """The rows ``positions`` of array ``name``, in that order, read chunk by chunk."""
+        positions = np.asarray(positions, dtype=np.int64)
+        order = np.argsort(positions, kind="stable")
+        picked: list[np.ndarray] = []
+        offset = lo = 0
+        for chunk in self.stream(name, chunk_rows(self.shape(name)[1:])):
+            hi = int(np.searchsorted(positions[order], offset + chunk.shape[0]))
+            picked.append(chunk[positions[order[lo:hi]] - offset])
+            offset, lo = offset + chunk.shape[0], hi
+        out = np.concatenate(picked) if picked else np.empty((0, *self.shape(name)[1:]))
+        return out[np.argsort(order, kind="stable")]
 
     def stream(self, name: str, rows: int) -> Iterator[np.ndarray]:
         """Chunks of up to ``rows`` rows of array ``name``, read lazily."""
@@ -131,9 +192,91 @@ class PredictionsFile:
                 yield np.frombuffer(buffer, dtype=dtype).reshape((count, *row_shape))
 
     def _stream_parquet(self, name: str, rows: int) -> Iterator[np.ndarray]:
-        _, pq = _import_pyarrow()
-        for batch in pq.ParquetFile(self.path).iter_batches(batch_size=rows, columns=[name]):
+        pa, _ = _import_pyarrow()
+        batches = self._parquet().iter_batches(batch_size=rows, columns=[name])
+        while True:
+            try:
+                batch = next(batches, None)
+            except (pa.ArrowException, OSError) as exc:
+                raise InputError(f"column {name!r} of {str(self.path)!r} cannot be read: {exc}") from None
+            if batch is None:
+                return
             yield _column_to_numpy(batch.column(0), name)
+
+
+@dataclass(frozen=True)
+class StrategyInputs:
+    """What one strategy reads from a predictions file: the item ids, its inputs by name
+    (whole arrays, or streams of row chunks), and the file's ``labeled`` mask if it has one."""
+
+    file: PredictionsFile
+    ids: np.ndarray
+    inputs: dict[str, Any]
+    labeled: np.ndarray | None
+
+
+def read_strategy_inputs(path: str | Path, strategy: Strategy, *, stream: bool) -> StrategyInputs:
+    """The ids and the inputs ``strategy`` needs from a predictions file, each checked to have
+    one row per id. ``stream`` reads inputs as row chunks (score strategies never hold the
+    pool in memory); otherwise whole."""
+    file = PredictionsFile(path)
+    ids = file.ids()
+    names = file.inputs_for(strategy)
+    for name in names:
+        rows = file.shape(name)[0]
+        if rows != ids.shape[0]:
+            raise InputError(
+                f"'ids' has {ids.shape[0]} entries but {name!r} has {rows} rows in {str(file.path)!r}; "
+                "one id per row is needed."
+            )
+    inputs = {
+        name: file.stream(name, chunk_rows(file.shape(name)[1:])) if stream else file.load(name)
+        for name in names
+    }
+    labeled = file.load("labeled") if "labeled" in file.names else None
+    return StrategyInputs(file, ids, inputs, labeled)
+
+
+def checked_ids(ids: np.ndarray, what: str) -> np.ndarray:
+    """Item ids as int64 or str: refuses floats and booleans (they would be truncated) and
+    repeats; bytes are read as UTF-8."""
+    if ids.ndim != 1:
+        raise InputError(f"{what} must be 1-D, one id per row; got shape {ids.shape}.")
+    if ids.dtype.kind == "S":
+        try:
+            ids = np.char.decode(ids, "utf-8")
+        except UnicodeDecodeError:
+            raise InputError(f"{what} holds bytes that are not UTF-8; write the ids as strings.") from None
+    elif ids.dtype.kind == "O" and all(isinstance(v, str) for v in ids.tolist()):
+        ids = ids.astype(str)
+    if ids.dtype.kind in "iu":
+        ids = ids.astype(np.int64)
+    elif ids.dtype.kind != "U":
+        example = ids[0] if ids.size else None
+        raise InputError(
+            f"{what} must be integers (item ids) or strings (paths); got dtype {ids.dtype} "
+            f"(e.g. {example!r}). Write them as int64 or str: a float id would be truncated."
+        )
+    values, counts = np.unique(ids, return_counts=True)
+    if values.shape[0] != ids.shape[0]:
+        repeated = values[counts > 1][:5].tolist()
+        raise InputError(f"{what} must name each item once; repeated: {repeated}.")
+    return ids
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux MemAvailable), None if unknown."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def _read_npy_header(fp: Any) -> tuple[tuple[int, ...], bool, np.dtype[Any]]:

@@ -6,18 +6,35 @@ import json
 import os
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from activecv.io._label_files import write_selection_rows
-from activecv.io._labelstudio import TaskItem, label_config, label_studio_tasks
-from activecv.project._pool import is_uri
-from activecv.project._project import Project, ProjectError
+from activecv.io import TaskItem, label_config, label_studio_tasks, write_selection_rows
+from activecv.io.labelstudio import local_files_url
+from activecv.project._discover import is_uri
+from activecv.project._project import Project
+from activecv.project._records import ProjectError
 
 FORMATS = ("labelstudio", "csv", "coco")
 ITEM_SETS = ("selection", "queue", "labeled", "unlabeled", "all")
-LOCAL_FILES_URL = "/data/local-files/?d="
+
+
+@dataclass(frozen=True)
+class ExportRow:
+    """One image going out: a selected one (round, rank, score, the model's labels), a queued
+    one (ranked by its measure), or any item (no rank)."""
+
+    id: int
+    path: str
+    width: int | None
+    height: int | None
+    round: int | None = None
+    rank: int | None = None
+    score: float | None = None
+    prediction: dict[str, Any] | None = None
+    model_version: str | None = None
 
 
 def export(
@@ -45,75 +62,84 @@ def export(
         raise ProjectError(f"items must be one of {', '.join(ITEM_SETS)}; got {items!r}.")
     if items != "selection" and round_number is not None:
         raise ProjectError(f"round selects a round's selection; it cannot be combined with items={items!r}.")
-    out = Path(out)
-    if items == "selection":
-        rows = project.selection(round_number)
-    elif items == "queue":
-        rows = _queue_rows(project)
-    else:
-        rows = [{**item, "round": None, "rank": None, "score": None} for item in project.items(items)]
-    if fmt == "csv":
-        _atomic(
-            out,
-            lambda f: write_selection_rows(
-                f, [{k: r[k] for k in ("path", "rank", "score", "round", "id")} for r in rows]
-            ),
+    if fmt == "labelstudio" and items not in ("selection", "queue"):
+        raise ProjectError(
+            f"Label Studio tasks are made from a round's selection or the queue; got items={items!r}."
         )
+    out = Path(out)
+    rows = _rows(project, items, round_number)
+    if fmt == "csv":
+        fields = [
+            {"path": r.path, "rank": r.rank, "score": r.score, "round": r.round, "id": r.id} for r in rows
+        ]
+        _atomic(out, lambda f: write_selection_rows(f, fields))
     elif fmt == "coco":
-        dataset = _coco(project, rows, rows[0]["round"] if rows else None)
+        dataset = _coco(project, rows, rows[0].round if rows else None)
         _atomic(out, lambda f: Path(f).write_text(json.dumps(dataset), encoding="utf-8"))
     else:
-        if items not in ("selection", "queue"):
-            raise ProjectError(
-                f"Label Studio tasks are made from a round's selection or the queue; got items={items!r}."
-            )
-        url_of = _url_maker(project, image_url, local_files_root)
-        tasks = label_studio_tasks(
-            [
-                TaskItem(
-                    r["id"],
-                    r["path"],
-                    url_of(r["path"]),
-                    r["rank"],
-                    r["score"],
-                    r["round"],
-                    r["prediction"],
-                    r["width"],
-                    r["height"],
-                )
-                for r in rows
-            ],
-            project_id=project.id,
-            task=project.task,
-            model_version=model_version or _model_version(project, rows),
-        )
-        config = label_config(project.task, project.classes)
-        _atomic(out, lambda f: Path(f).write_text(json.dumps(tasks, indent=1), encoding="utf-8"))
-        _atomic(
-            out.with_name(out.stem + ".label_config.xml"),
-            lambda f: Path(f).write_text(config, encoding="utf-8"),
+        _write_label_studio(
+            project, rows, out, _url_maker(project, image_url, local_files_root), model_version
         )
     return len(rows)
 
 
-def _queue_rows(project: Project) -> list[dict[str, Any]]:
-    """The prediction service's queue (unlabeled), most uncertain first, ranked like a round."""
-    queued = sorted(project.queue(limit=2**62), key=lambda q: (-q["value"], q["id"]))
-    return [
-        {**q, "rank": rank, "score": q["value"], "round": None, "prediction": None}
-        for rank, q in enumerate(queued, 1)
-    ]
+def _rows(project: Project, items: str, round_number: int | None) -> list[ExportRow]:
+    if items == "selection":
+        return [
+            ExportRow(r.id, r.path, r.width, r.height, r.round, r.rank, r.score, r.prediction)
+            for r in project.selection(round_number)
+        ]
+    if items == "queue":  # most uncertain first, ranked like a round
+        queued = sorted(project.queue(limit=2**62), key=lambda q: (-q.value, q.id))
+        return [
+            ExportRow(q.id, q.path, q.width, q.height, None, rank, q.value, None, q.model_version)
+            for rank, q in enumerate(queued, 1)
+        ]
+    return [ExportRow(i.id, i.path, i.width, i.height) for i in project.items(items)]
 
 
-def _model_version(project: Project, rows: list[dict[str, Any]]) -> str:
+def _write_label_studio(
+    project: Project,
+    rows: list[ExportRow],
+    out: Path,
+    url_of: Callable[[str], str],
+    model_version: str | None,
+) -> None:
+    tasks = label_studio_tasks(
+        [
+            TaskItem(
+                r.id,
+                r.path,
+                url_of(r.path),
+                r.rank or 0,
+                r.score or 0.0,
+                r.round,
+                r.prediction,
+                r.width,
+                r.height,
+            )
+            for r in rows
+        ],
+        project_id=project.id,
+        task=project.task,
+        model_version=model_version or _model_version(project, rows),
+    )
+    config = label_config(project.task, project.classes)
+    _atomic(out, lambda f: Path(f).write_text(json.dumps(tasks, indent=1), encoding="utf-8"))
+    _atomic(
+        out.with_name(out.stem + ".label_config.xml"), lambda f: Path(f).write_text(config, encoding="utf-8")
+    )
+
+
+def _model_version(project: Project, rows: list[ExportRow]) -> str:
     """The round's recorded model version (the service's, for the queue), else ``activecv-round-K``."""
     if not rows:
         return "activecv"
-    if rows[0]["round"] is None:
-        return str(rows[0]["model_version"])
-    number = rows[0]["round"]
-    record = next(r for r in project.rounds() if r["number"] == number)
-    return record["model_version"] or f"activecv-round-{number}"
+    number = rows[0].round
+    if number is None:
+        return str(rows[0].model_version)
+    record = next(r for r in project.rounds() if r.number == number)
+    return record.model_version or f"activecv-round-{number}"
 
 
 def _url_maker(
@@ -132,26 +158,24 @@ def _url_maker(
                 f"image {path!r} ({str(full)!r}) is outside local_files_root {str(root)!r}; Label Studio "
                 "serves local files only under its document root."
             )
-        return LOCAL_FILES_URL + quote(full.relative_to(root).as_posix())
+        return local_files_url(full.relative_to(root).as_posix())
 
     return local_files
 
 
-def _coco(project: Project, rows: list[dict[str, Any]], round_number: int | None) -> dict[str, Any]:
+def _coco(project: Project, rows: list[ExportRow], round_number: int | None) -> dict[str, Any]:
     labels = project.labels()
     category = {name: k for k, name in enumerate(project.classes, 1)}
     images: list[dict[str, Any]] = []
     annotations: list[dict[str, Any]] = []
     for row in rows:
-        if not is_uri(row["path"]):
-            project.local_path(row["path"])  # refuses a path that escapes the root
-        images.append(
-            {"id": row["id"], "file_name": row["path"], "width": row["width"], "height": row["height"]}
-        )
-        for label in labels.get(row["id"], []):
+        if not is_uri(row.path):
+            project.local_path(row.path)  # refuses a path that escapes the root
+        images.append({"id": row.id, "file_name": row.path, "width": row.width, "height": row.height})
+        for label in labels.get(row.id, []):
             record: dict[str, Any] = {
                 "id": len(annotations) + 1,
-                "image_id": row["id"],
+                "image_id": row.id,
                 "category_id": category[label.class_name],
                 "iscrowd": 0,
             }

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from activecv.io._label_files import read_class_folders, read_coco_annotations, read_label_csv
-from activecv.io._labelstudio import read_label_studio_export
-from activecv.project._project import ImportReport, Project, ProjectError
+from activecv.io import read_class_folders, read_coco_annotations, read_label_csv, read_label_studio_export
+from activecv.project._project import Project
+from activecv.project._records import ImportReport, ProjectError
 
 FORMATS = ("labelstudio", "coco", "csv", "folder")
 

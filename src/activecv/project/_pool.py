@@ -1,124 +1,169 @@
-"""Finding a project's images: a folder, a glob or a manifest, as paths under one root."""
+"""The pool: registering images and finding them by id, path or content, by keyed queries."""
 
 from __future__ import annotations
 
-import csv
-import glob
-import json
-import re
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+import sqlite3
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
 
-from activecv._errors import InputError, missing_extra
-from activecv.io._label_files import IMAGE_SUFFIXES, file_sha256
+import numpy as np
 
-_URI = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
-_GLOB = re.compile(r"[*?\[]")
+from activecv.project._discover import ItemFile, is_uri
+from activecv.project._ledger import Ledger, batches, marks
+from activecv.project._records import Item, ProjectError, RegisterReport
 
-
-@dataclass(frozen=True)
-class ItemFile:
-    """One image as the ledger records it."""
-
-    path: str  # POSIX path relative to the root, or a URI
-    sha256: str | None
-    bytes: int | None
-    width: int | None
-    height: int | None
+# A lookup of more keys than this share of the pool reads the whole path index once instead
+# of probing it key by key (whole-pool work such as a round over every image).
+SCAN_SHARE = 0.25
 
 
-def is_uri(path: str) -> bool:
-    return bool(_URI.match(path))
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-def find_images(images: str | Path) -> tuple[Path, list[str]]:
-    """The root and the image paths under it (sorted, relative) of a folder or a glob pattern."""
-    text = str(images)
-    if _GLOB.search(text):
-        root = Path(text[: _GLOB.search(text).start()]).parent  # type: ignore[union-attr]
-        found = [Path(p) for p in glob.glob(text, recursive=True)]
-    else:
-        root = Path(text)
-        if not root.is_dir():
-            raise InputError(f"--images {text!r} is neither a directory nor a glob pattern.")
-        found = list(root.rglob("*"))
-    root = root.resolve()
-    paths = sorted(
-        p.resolve().relative_to(root).as_posix()
-        for p in found
-        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+def shown(values: Sequence[Any], limit: int = 5) -> str:
+    text = ", ".join(repr(v) for v in values[:limit])
+    return text + (f" and {len(values) - limit} more" if len(values) > limit else "")
+
+
+def register(conn: sqlite3.Connection, files: Sequence[ItemFile]) -> RegisterReport:
+    """Add images to the pool inside the caller's transaction; paths already there are left as
+    they are (idempotent). Cost grows with ``len(files)``, not with the pool."""
+    conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS incoming "
+        "(path TEXT PRIMARY KEY, sha256 TEXT, bytes INTEGER, width INTEGER, height INTEGER)"
     )
-    if not paths:
-        raise InputError(f"--images {text!r} matches no image files ({', '.join(sorted(IMAGE_SUFFIXES))}).")
-    return root, paths
-
-
-def read_manifest(manifest: str | Path, root: str | Path | None = None) -> tuple[Path, list[str]]:
-    """Paths listed in a CSV (a ``path`` column, else the first) or JSONL (``{"path": ...}``)
-    manifest, relative to ``root`` (default: the manifest's folder). URIs pass as they are."""
-    manifest = Path(manifest)
-    if not manifest.is_file():
-        raise InputError(f"--manifest {str(manifest)!r} does not exist.")
-    base = Path(root) if root is not None else manifest.parent
-    if manifest.suffix.lower() == ".jsonl":
-        entries = []
-        for n, line in enumerate(manifest.read_text(encoding="utf-8").splitlines(), 1):
-            if line.strip():
-                try:
-                    entries.append(str(json.loads(line)["path"]))
-                except (json.JSONDecodeError, KeyError, TypeError):
-                    raise InputError(
-                        f"line {n} of {str(manifest)!r} must be a JSON object with 'path'."
-                    ) from None
-    else:
-        with open(manifest, newline="", encoding="utf-8") as handle:
-            rows = list(csv.reader(handle))
-        column = rows[0].index("path") if rows and "path" in rows[0] else 0
-        start = 1 if rows and rows[0][column] == "path" else 0
-        entries = [row[column] for row in rows[start:] if row]
-    if not entries:
-        raise InputError(f"--manifest {str(manifest)!r} lists no images.")
-    return base.resolve(), [
-        entry if is_uri(entry) else relative_path(entry, base.resolve()) for entry in entries
-    ]
-
-
-def relative_path(path: str, root: Path) -> str:
-    """``path`` as a POSIX path relative to ``root``; refuses one that leaves the root."""
-    full = (root / path).resolve()
-    if not full.is_relative_to(root):
-        raise InputError(
-            f"image path {path!r} is outside the project's images root {str(root)!r}; "
-            "list paths under the root, or pass a --root that contains them."
-        )
-    return full.relative_to(root).as_posix()
-
-
-def describe(root: Path, paths: list[str]) -> list[ItemFile]:
-    """Hash and measure each local image (header only); URIs are recorded as they are."""
     try:
-        from PIL import Image, UnidentifiedImageError
-    except ImportError:
-        raise missing_extra("Pillow", "project") from None
-    items, broken = [], []
-    for path in paths:
-        if is_uri(path):
-            items.append(ItemFile(path, None, None, None, None))
-            continue
-        file = root / PurePosixPath(path)
-        if not file.is_file():
-            broken.append(f"{path} (missing)")
-            continue
-        try:
-            with Image.open(file) as image:
-                width, height = image.size
-        except (UnidentifiedImageError, OSError):
-            broken.append(f"{path} (not a readable image)")
-            continue
-        items.append(ItemFile(path, file_sha256(file), file.stat().st_size, width, height))
-    if broken:
-        shown = ", ".join(broken[:5]) + (f" and {len(broken) - 5} more" if len(broken) > 5 else "")
-        raise InputError(
-            f"{len(broken)} listed images cannot be registered: {shown}. Nothing was registered."
+        conn.executemany(
+            "INSERT OR IGNORE INTO incoming VALUES (?, ?, ?, ?, ?)",
+            [(f.path, f.sha256, f.bytes, f.width, f.height) for f in files],
         )
-    return items
+        listed = conn.execute("SELECT COUNT(*) FROM incoming").fetchone()[0]
+        changed = [
+            path
+            for (path,) in conn.execute(
+                "SELECT n.path FROM incoming n JOIN items i ON i.path = n.path "
+                "WHERE i.sha256 IS NOT n.sha256 ORDER BY n.path"
+            )
+        ]
+        added = conn.execute(
+            "INSERT INTO items (path, sha256, bytes, width, height, added_at) "
+            "SELECT path, sha256, bytes, width, height, ? FROM incoming n "
+            "WHERE NOT EXISTS (SELECT 1 FROM items i WHERE i.path = n.path) ORDER BY n.rowid",
+            (now(),),
+        ).rowcount
+        groups = conn.execute(
+            "SELECT group_concat(path, char(0)) FROM (SELECT sha256, path FROM items WHERE sha256 IN "
+            "(SELECT sha256 FROM incoming WHERE sha256 IS NOT NULL) ORDER BY id) "
+            "GROUP BY sha256 HAVING COUNT(*) > 1"
+        ).fetchall()
+    finally:
+        conn.execute("DELETE FROM incoming")
+    return RegisterReport(
+        added, listed - added, changed, [g.split("\0") for (g,) in groups], len(files) - listed
+    )
+
+
+def check_item_key(key: Any, what: str) -> int | str:
+    """An item id (int) or a registered path (str); refuses what would be silently coerced."""
+    if isinstance(key, np.generic):
+        key = key.item()
+    if isinstance(key, bytes):
+        try:
+            key = key.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ProjectError(f"{what} must be item ids or UTF-8 paths; got bytes {key!r}.") from None
+    if isinstance(key, bool) or not isinstance(key, (int, str)):
+        raise ProjectError(
+            f"{what} must be item ids (integers) or registered paths (strings); got {key!r} "
+            f"({type(key).__name__})."
+        )
+    return key
+
+
+def item_ids(ledger: Ledger, keys: Sequence[Any], what: str = "ids") -> list[int]:
+    """Item ids of items named by id (int) or registered path (str); unknown ones raise."""
+    checked = [check_item_key(key, what) for key in keys]
+    paths = sorted({k for k in checked if isinstance(k, str)})
+    numbers = sorted({k for k in checked if isinstance(k, int)})
+    by_path, known = _by_path(ledger, paths), _known_ids(ledger, numbers)
+    found = [by_path.get(k) if isinstance(k, str) else (k if k in known else None) for k in checked]
+    unknown = [key for key, item in zip(checked, found, strict=True) if item is None]
+    if unknown:
+        raise ProjectError(
+            f"{len(unknown)} {what} name no image of this project: {shown(unknown)}. "
+            "Use the item ids or the paths as registered (activecv project export --items all)."
+        )
+    return found  # type: ignore[return-value]
+
+
+def _pool_size(ledger: Ledger) -> int:
+    return int(ledger.execute("SELECT COALESCE(MAX(id), 0) FROM items").fetchone()[0])  # ids never reused
+
+
+def _by_path(ledger: Ledger, paths: Sequence[str]) -> dict[str, int]:
+    if len(paths) > SCAN_SHARE * _pool_size(ledger):
+        wanted = set(paths)
+        return {p: i for p, i in ledger.execute("SELECT path, id FROM items") if p in wanted}
+    found: dict[str, int] = {}
+    for batch in batches(paths):
+        found.update(ledger.execute(f"SELECT path, id FROM items WHERE path IN ({marks(len(batch))})", batch))
+    return found
+
+
+def _known_ids(ledger: Ledger, numbers: Sequence[int]) -> set[int]:
+    known: set[int] = set()
+    for batch in batches(numbers):
+        known.update(
+            i for (i,) in ledger.execute(f"SELECT id FROM items WHERE id IN ({marks(len(batch))})", batch)
+        )
+    return known
+
+
+def ids_by_content(ledger: Ledger, digests: Sequence[str]) -> dict[str, list[int]]:
+    """Item ids of each SHA-256 among ``digests`` (several when copies are registered)."""
+    found: dict[str, list[int]] = defaultdict(list)
+    for batch in batches(sorted(set(digests))):
+        for item_id, digest in ledger.execute(
+            f"SELECT id, sha256 FROM items WHERE sha256 IN ({marks(len(batch))}) ORDER BY id", batch
+        ):
+            found[digest].append(item_id)
+    return dict(found)
+
+
+def size(ledger: Ledger, item_id: int) -> tuple[int | None, int | None]:
+    width, height = ledger.execute("SELECT width, height FROM items WHERE id = ?", (item_id,)).fetchone()
+    return width, height
+
+
+def items(ledger: Ledger, which: str = "all") -> list[Item]:
+    """Every item (all, labeled or unlabeled), in id order."""
+    conditions = {
+        "all": "",
+        "labeled": "WHERE EXISTS (SELECT 1 FROM annotations a WHERE a.item_id = i.id)",
+        "unlabeled": "WHERE NOT EXISTS (SELECT 1 FROM annotations a WHERE a.item_id = i.id)",
+    }
+    if which not in conditions:
+        raise ProjectError(f"items must be all, labeled or unlabeled; got {which!r}.")
+    rows = ledger.execute(
+        "SELECT i.id, i.path, i.sha256, i.width, i.height, "
+        "EXISTS (SELECT 1 FROM annotations a WHERE a.item_id = i.id) "
+        f"FROM items i {conditions[which]} ORDER BY i.id"
+    )
+    return [Item(i, p, s, w, h, bool(labeled)) for i, p, s, w, h, labeled in rows]
+
+
+def local_path(root: Path, path: str) -> Path:
+    """The file of a registered path; refuses one that leaves the images root."""
+    if is_uri(path):
+        raise ProjectError(f"{path!r} is a URI, not a file under the images root.")
+    try:
+        full = (root / path).resolve()
+    except (ValueError, OSError) as exc:
+        raise ProjectError(f"item path {path!r} is not a usable file path ({exc}).") from None
+    if not full.is_relative_to(root):
+        raise ProjectError(f"item path {path!r} escapes the project's images root {str(root)!r}.")
+    return full

@@ -1,8 +1,12 @@
-"""A round's selection from a predictions file: which items, their scores, the model's labels."""
+"""Rounds: selecting the next images from a predictions file and recording everything the
+selection was made from, in one transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import hashlib
+import json
+import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,10 +14,42 @@ from typing import Any
 import numpy as np
 
 import activecv
-from activecv._errors import InputError, PoolExhaustedError
-from activecv.io import PredictionsFile, load_coco_detections
-from activecv.strategies import ScoreStrategy, Strategy
-from activecv.types import Detections
+from activecv._errors import PoolExhaustedError
+from activecv._files import file_sha256
+from activecv.io import PredictionsFile, load_coco_detections, read_strategy_inputs
+from activecv.project import _labels as labels
+from activecv.project import _pool as pool
+from activecv.project._ledger import Ledger
+from activecv.project._records import ProjectError, RoundRecord, SelectedItem
+from activecv.strategies import ScoreStrategy, Strategy, get_strategy
+from activecv.types import Detections, Selection
+
+
+@dataclass(frozen=True)
+class RoundRequest:
+    """Everything a round is made from; two equal requests make one round."""
+
+    predictions: Path
+    strategy: Strategy
+    params: dict[str, Any]
+    budget: int
+    candidates: int | None
+    seed: int
+    model_version: str | None
+    background_index: int | None
+
+    def fingerprint(self, digest: str) -> str:
+        fields = [
+            self.strategy.name,
+            self.params,
+            self.seed,
+            self.budget,
+            self.candidates,
+            self.model_version,
+            self.background_index,
+            digest,
+        ]
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -28,95 +64,177 @@ class PlannedRound:
     n_candidates: int
 
 
-def plan_round(
-    path: Path,
-    strategy: Strategy,
+def request(
+    predictions: str | Path,
+    strategy: str,
     budget: int,
-    *,
-    item_ids_of: Callable[[Sequence[Any], str], list[int]],
-    excluded: set[int],
-    classes: Sequence[str],
-    detection_pool: Callable[[], tuple[list[int], np.ndarray]],
+    params: dict[str, Any] | None,
     candidates: int | None,
     seed: int,
+    model_version: str | None,
     background_index: int | None,
-    progress: bool,
-) -> PlannedRound:
-    """Select ``budget`` items among those not labeled and not selected before (``excluded``).
+) -> RoundRequest:
+    """A checked round request (the strategy and its parameters built, the file present)."""
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+        raise ProjectError(f"budget must be an integer >= 1; got {budget!r}.")
+    path = Path(predictions)
+    if not path.is_file():
+        raise ProjectError(f"predictions file {str(path)!r} does not exist.")
+    params = dict(params or {})
+    return RoundRequest(
+        path,
+        get_strategy(strategy, **params),
+        params,
+        budget,
+        candidates,
+        seed,
+        model_version,
+        background_index,
+    )
 
-    ``detection_pool`` gives, for detection, every item id and the labeled boxes per class.
-    """
-    if path.suffix.lower() == ".json":
-        all_item_ids, counts = detection_pool()
-        images = {
-            "images": [{"id": i} for i in all_item_ids],
-            "categories": [{"id": k, "name": name} for k, name in enumerate(classes, 1)],
-        }
-        pool = load_coco_detections(path, images=images, background_index=background_index)
-        item_ids = list(pool.image_ids)
-        inputs: dict[str, Any] = {"detections": pool.detections, "labeled_class_counts": counts}
-    else:
-        file = PredictionsFile(path)
-        if "ids" not in file.names:
-            raise InputError(
-                f"predictions file {str(path)!r} must hold 'ids' naming each image; it holds {file.names}."
+
+def make_round(ledger: Ledger, schema: labels.Schema, asked: RoundRequest, progress: bool) -> int:
+    """Select and record a round; the same request again returns the round it made."""
+    digest = file_sha256(asked.predictions)
+    key = asked.fingerprint(digest)
+    done = ledger.execute("SELECT id FROM rounds WHERE request = ?", (key,)).fetchone()
+    if done:
+        return int(done[0])
+    started = pool.now()
+    plan = _plan(ledger, schema, asked, progress)
+    try:
+        with ledger.write() as conn:
+            done = conn.execute("SELECT id FROM rounds WHERE request = ?", (key,)).fetchone()
+            if done:  # another process made this very round while this one computed
+                return int(done[0])
+            return _record(conn, asked, digest, key, started, plan)
+    except sqlite3.IntegrityError:
+        raise ProjectError(
+            "another round selected some of the same images while this one was computed; "
+            "run the round again: it will select among what is left."
+        ) from None
+
+
+def _record(
+    conn: sqlite3.Connection, asked: RoundRequest, digest: str, key: str, started: str, plan: PlannedRound
+) -> int:
+    number = int(conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM rounds").fetchone()[0])
+    conn.execute(
+        "INSERT INTO rounds VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            number,
+            asked.strategy.name,
+            json.dumps(asked.params, sort_keys=True),
+            asked.seed,
+            asked.budget,
+            asked.model_version,
+            str(asked.predictions),
+            digest,
+            plan.n_candidates,
+            key,
+            started,
+            pool.now(),
+        ),
+    )
+    conn.executemany(
+        "INSERT INTO scores VALUES (?, ?, ?)", [(number, i, s) for i, s in plan.all_scores.items()]
+    )
+    conn.executemany(
+        "INSERT INTO selections (round_id, rank, item_id, score, prediction) VALUES (?, ?, ?, ?, ?)",
+        [
+            (number, rank, item_id, score, None if p is None else json.dumps(p))
+            for rank, (item_id, score, p) in enumerate(
+                zip(plan.item_ids, plan.scores, plan.predictions, strict=True), 1
             )
-        item_ids = item_ids_of(file.load("ids").tolist(), "ids in the predictions file")
-        inputs = {name: file.load(name) for name in file.inputs_for(strategy)}
-        for name, array in inputs.items():
-            if array.shape[0] != len(item_ids):
-                raise InputError(
-                    f"{name!r} has {array.shape[0]} rows but 'ids' has {len(item_ids)}; one id per row."
-                )
-        probs = _class_probs(file, len(classes))
-    if len(set(item_ids)) != len(item_ids):
-        raise InputError(
-            f"the predictions in {str(path)!r} name some image more than once; one row per image."
+        ],
+    )
+    # An image labeled while the round was computed is selected, but not open work.
+    conn.execute(
+        "UPDATE selections SET open = 0 WHERE round_id = ? "
+        "AND EXISTS (SELECT 1 FROM annotations a WHERE a.item_id = selections.item_id)",
+        (number,),
+    )
+    return number
+
+
+def _plan(ledger: Ledger, schema: labels.Schema, asked: RoundRequest, progress: bool) -> PlannedRound:
+    """Select among the images neither labeled nor selected in an earlier round."""
+    strategy, path = asked.strategy, asked.predictions
+    scored = isinstance(strategy, ScoreStrategy)
+    file: PredictionsFile | None = None
+    if path.suffix.lower() == ".json":
+        all_ids = [i for (i,) in ledger.execute("SELECT id FROM items ORDER BY id")]
+        found = load_coco_detections(
+            path,
+            background_index=asked.background_index,
+            image_ids=all_ids,
+            category_ids=range(1, len(schema.classes) + 1),
         )
-    mask = np.array([i in excluded for i in item_ids], dtype=bool)
-    if mask.all():
+        item_ids = np.array(found.image_ids, dtype=np.int64)
+        counts = np.array(list(labels.class_balance(ledger, schema.classes).values()))
+        inputs: dict[str, Any] = {"detections": found.detections, "labeled_class_counts": counts}
+    else:
+        read = read_strategy_inputs(path, strategy, stream=scored and asked.candidates is None)
+        file, inputs = read.file, read.inputs
+        _check_class_columns(file, len(schema.classes))
+        item_ids = np.array(pool.item_ids(ledger, read.ids.tolist(), "ids in the predictions file"), np.int64)
+    excluded = np.isin(item_ids, _excluded(ledger))
+    if excluded.all():
         raise PoolExhaustedError(
             f"every image in {str(path)!r} is labeled or already selected in an earlier round: "
             "nothing to select."
         )
     selection = activecv.select(
-        strategy, budget, rng=seed, labeled=mask, candidates=candidates, progress=progress, **inputs
+        strategy,
+        asked.budget,
+        rng=asked.seed,
+        labeled=excluded,
+        candidates=asked.candidates,
+        progress=progress,
+        pool_scores=scored,
+        **inputs,
     )
-    rows = selection.indices.tolist()
-    if isinstance(strategy, ScoreStrategy) and candidates is None:
-        values = activecv.score(strategy, **{k: v for k, v in inputs.items() if k != "labeled_class_counts"})
-        all_scores = {item_ids[i]: float(values[i]) for i in np.flatnonzero(~mask)}
-    else:
-        all_scores = {item_ids[i]: float(s) for i, s in zip(rows, selection.scores.tolist(), strict=True)}
+    rows = selection.indices
     predictions: list[dict[str, Any] | None]
-    if "detections" in inputs:
-        predictions = [_box_prediction(inputs["detections"][i], classes) for i in rows]
+    if file is not None:
+        probs = file.class_probs(rows)
+        predictions = (
+            [None] * len(rows) if probs is None else [_class_prediction(p, schema.classes) for p in probs]
+        )
     else:
-        predictions = [None if probs is None else _class_prediction(probs[i], classes) for i in rows]
-    n_candidates = int((~mask).sum()) if candidates is None else min(candidates, int((~mask).sum()))
+        predictions = [_box_prediction(inputs["detections"][i], schema.classes) for i in rows]
+    unlabeled = int((~excluded).sum())
     return PlannedRound(
-        [item_ids[i] for i in rows], selection.scores.tolist(), predictions, all_scores, n_candidates
+        item_ids[rows].tolist(),
+        selection.scores.tolist(),
+        predictions,
+        _recorded_scores(selection, item_ids),
+        unlabeled if asked.candidates is None else min(asked.candidates, unlabeled),
     )
 
 
-def _class_probs(file: PredictionsFile, n_classes: int) -> np.ndarray | None:
-    """Class probabilities from probs, logits or mean MC samples, for the pre-annotations."""
-    if "probs" in file.names:
-        probs = file.load("probs")
-    elif "logits" in file.names:
-        logits = file.load("logits")
-        probs = np.exp(logits - logits.max(axis=1, keepdims=True))
-        probs /= probs.sum(axis=1, keepdims=True)
-    elif "mc_probs" in file.names:
-        probs = file.load("mc_probs").mean(axis=1)
-    else:
-        return None
-    if probs.ndim != 2 or probs.shape[1] != n_classes:
-        raise InputError(
-            f"the predictions have class probabilities of shape {probs.shape}, but the project has "
+def _excluded(ledger: Ledger) -> np.ndarray:
+    """Ids of the images labeled or selected before: never candidates again."""
+    rows = ledger.execute("SELECT item_id FROM annotations UNION SELECT item_id FROM selections").fetchall()
+    return np.array([i for (i,) in rows], dtype=np.int64)
+
+
+def _recorded_scores(selection: Selection, item_ids: np.ndarray) -> dict[int, float]:
+    """Every score the strategy computed (score strategies), else the selection's scores."""
+    every = selection.info.get("pool_scores")
+    if every is None:
+        return dict(zip(item_ids[selection.indices].tolist(), selection.scores.tolist(), strict=True))
+    scored = np.flatnonzero(~np.isnan(every))
+    return dict(zip(item_ids[scored].tolist(), every[scored].tolist(), strict=True))
+
+
+def _check_class_columns(file: PredictionsFile, n_classes: int) -> None:
+    name = file.class_probs_source()
+    if name is not None and file.shape(name)[-1] != n_classes:
+        raise ProjectError(
+            f"{name!r} in {str(file.path)!r} has shape {file.shape(name)}, but the project has "
             f"{n_classes} classes; columns must follow the project's classes, in order."
         )
-    return probs
 
 
 def _class_prediction(probs: np.ndarray, classes: Sequence[str]) -> dict[str, Any]:
@@ -125,11 +243,58 @@ def _class_prediction(probs: np.ndarray, classes: Sequence[str]) -> dict[str, An
 
 
 def _box_prediction(detections: Detections, classes: Sequence[str]) -> dict[str, Any]:
-    labels = detections.labels.tolist() if detections.labels is not None else []
-    scores = detections.scores.tolist() if detections.scores is not None else [None] * len(labels)
+    labels_ = detections.labels.tolist() if detections.labels is not None else []
+    scores = detections.scores.tolist() if detections.scores is not None else [None] * len(labels_)
     return {
         "boxes": [
             {"box": box, "class": classes[label], "score": score}
-            for box, label, score in zip(detections.boxes.tolist(), labels, scores, strict=True)
+            for box, label, score in zip(detections.boxes.tolist(), labels_, scores, strict=True)
         ]
     }
+
+
+def rounds(ledger: Ledger) -> list[RoundRecord]:
+    """Every round's record, oldest first."""
+    cursor = ledger.execute(
+        "SELECT id, strategy, params, seed, budget, model_version, predictions, predictions_sha256, "
+        "n_candidates, started_at, created_at FROM rounds ORDER BY id"
+    )
+    return [
+        RoundRecord(number, strategy, json.loads(params), *rest) for number, strategy, params, *rest in cursor
+    ]
+
+
+def last_round(ledger: Ledger) -> int | None:
+    found = ledger.execute("SELECT MAX(id) FROM rounds").fetchone()[0]
+    return None if found is None else int(found)
+
+
+def selection(ledger: Ledger, round_number: int | None) -> list[SelectedItem]:
+    """One round's selected items (default: the latest round), best first."""
+    last = last_round(ledger)
+    if round_number is None:
+        if last is None:
+            raise ProjectError(
+                "this project has no round yet; create one with: activecv project round DIR ..."
+            )
+        round_number = last
+    elif (
+        isinstance(round_number, bool)
+        or not isinstance(round_number, int)
+        or not 1 <= round_number <= (last or 0)
+    ):
+        raise ProjectError(f"round must be a round of this project (1..{last or 0}); got {round_number!r}.")
+    rows = ledger.execute(
+        "SELECT s.rank, s.item_id, i.path, s.score, s.prediction, i.width, i.height FROM selections s "
+        "JOIN items i ON i.id = s.item_id WHERE s.round_id = ? ORDER BY s.rank",
+        (round_number,),
+    )
+    return [
+        SelectedItem(round_number, rank, item_id, path, score, json.loads(p) if p else None, width, height)
+        for rank, item_id, path, score, p, width, height in rows
+    ]
+
+
+def scores(ledger: Ledger, round_number: int) -> dict[int, float]:
+    """Every score a round recorded, by item id."""
+    return dict(ledger.execute("SELECT item_id, score FROM scores WHERE round_id = ?", (round_number,)))

@@ -84,6 +84,22 @@ MIGRATIONS: list[str] = [
         flagged_at TEXT NOT NULL
     );
     """,
+    # 3: per-request work independent of the pool size. `open` marks a selected or queued
+    # image not labeled yet (cleared when its first label arrives), so `next` and the queue
+    # walk an index of open work instead of skipping labeled images one by one.
+    """
+    ALTER TABLE selections ADD COLUMN open INTEGER NOT NULL DEFAULT 1;
+    UPDATE selections SET open = 0
+        WHERE EXISTS (SELECT 1 FROM annotations a WHERE a.item_id = selections.item_id);
+    CREATE INDEX selections_open ON selections (round_id, rank) WHERE open = 1;
+    ALTER TABLE queue ADD COLUMN open INTEGER NOT NULL DEFAULT 1;
+    UPDATE queue SET open = 0
+        WHERE EXISTS (SELECT 1 FROM annotations a WHERE a.item_id = queue.item_id);
+    CREATE INDEX queue_flagged ON queue (flagged_at, item_id);
+    CREATE INDEX queue_open ON queue (flagged_at, item_id) WHERE open = 1;
+    CREATE INDEX leases_expiry ON leases (expires_at);
+    CREATE INDEX leases_annotator ON leases (annotator);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -12,8 +12,7 @@ from typing import Any
 import numpy as np
 
 from activecv._errors import InputError
-from activecv.strategies import _uncertainty as unc
-from activecv.strategies._detection import box_distributions, box_uncertainty
+from activecv.strategies import box_distributions, box_uncertainty, uncertainty_measures
 from activecv.types import Detections
 
 CLASSIFICATION_METRICS = ("least_confidence", "margin", "ratio", "entropy")
@@ -37,13 +36,7 @@ def classification_measures(
         "probability": float(probs[best]),
         "probabilities": probs.tolist(),
     }
-    p1, p2 = (float(v[0]) for v in unc._top_two(row))
-    measures = {
-        "least_confidence": 1.0 - p1,
-        "margin": 1.0 - (p1 - p2),
-        "ratio": p2 / p1,
-        "entropy": float(unc._entropy(row)[0]),
-    }
+    measures = {name: float(values[0]) for name, values in uncertainty_measures(row, validate=False).items()}
     return prediction, measures
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from activecv._errors import InputError, missing_extra
-from activecv.io._label_files import file_sha256
+from activecv._files import file_sha256
 from activecv.strategies import softmax
 from activecv.types import Detections
 

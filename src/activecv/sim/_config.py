@@ -62,50 +62,25 @@ class SimulationConfig:
     imbalance: float = 1.0
 
     def __post_init__(self) -> None:
-        sources = [s for s in (self.images, self.features) if s is not None]
-        if len(sources) > 1:
-            raise InputError("pass one data source: dataset, images or features; got images and features.")
-        if sources:
-            object.__setattr__(self, "dataset", None)
-        elif self.dataset is None:
-            raise InputError(
-                "pass a data source: dataset (bundled name), images (folder) or features (.npz)."
-            )
+        object.__setattr__(self, "dataset", _bundled_dataset(self.dataset, self.images, self.features))
         strategies = tuple(dict.fromkeys((BASELINE, *self.strategies)))  # baseline first, no repeats
         object.__setattr__(self, "strategies", strategies)
         object.__setattr__(self, "seeds", tuple(self.seeds))
         object.__setattr__(self, "targets", tuple(self.targets))
-        for name in strategies:
-            get_strategy(name, **self.strategy_params.get(name, {}))  # unknown names fail here
-        unknown = sorted(set(self.strategy_params) - set(strategies))
-        if unknown:
-            raise InputError(f"strategy_params names strategies not in the run: {', '.join(unknown)}.")
+        _check_strategies(strategies, self.strategy_params)
         for name in ("initial", "budget", "rounds", "train_steps", "batch_size", "mc_samples"):
             check_positive_int(getattr(self, name), name)
         for name in ("candidates", "limit", "epochs"):
             if getattr(self, name) is not None:
                 check_positive_int(getattr(self, name), name)
-        if not self.seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in self.seeds):
-            raise InputTypeError(f"seeds must be a non-empty sequence of ints; got {self.seeds!r}.")
-        if len(set(self.seeds)) != len(self.seeds):
-            raise InputError(f"seeds must be distinct; got {self.seeds!r}.")
+        _check_seeds(self.seeds)
         if self.initial_mode not in ("random", "balanced"):
             raise InputError(f"initial_mode must be 'random' or 'balanced'; got {self.initial_mode!r}.")
         if self.retrain not in ("scratch", "warm"):
             raise InputError(f"retrain must be 'scratch' or 'warm'; got {self.retrain!r}.")
         if not all(0.0 < t <= 1.0 for t in self.targets):
             raise InputError(f"targets must be accuracies in (0, 1]; got {self.targets!r}.")
-        if self.task not in ("classification", "detection"):
-            raise InputError(f"task must be 'classification' or 'detection'; got {self.task!r}.")
-        if self.task == "detection" and (self.dataset != SCENES or self.model != "grid_detector"):
-            raise InputError(
-                f"detection simulations run on dataset {SCENES!r} with model 'grid_detector'; "
-                f"got {self.dataset!r} and {self.model!r}."
-            )
-        if self.task == "detection" and self.initial_mode != "random":
-            raise InputError(
-                "detection simulations draw the initial set at random: set initial_mode='random'."
-            )
+        _check_task(self.task, self.dataset, self.model, self.initial_mode)
         if self.imbalance < 1:
             raise InputError(f"imbalance must be >= 1; got {self.imbalance!r}.")
         if not 0.0 < self.test_fraction < 1.0:
@@ -131,6 +106,49 @@ class SimulationConfig:
             )
         converted: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
         return cls(**converted)
+
+
+def _bundled_dataset(dataset: str | None, images: str | None, features: str | None) -> str | None:
+    """The bundled dataset a configuration loads: None when it brings ``images`` or ``features``
+    (one data source at most, and at least one)."""
+    sources = [s for s in (images, features) if s is not None]
+    if len(sources) > 1:
+        raise InputError("pass one data source: dataset, images or features; got images and features.")
+    if sources:
+        return None
+    if dataset is None:
+        raise InputError("pass a data source: dataset (bundled name), images (folder) or features (.npz).")
+    return dataset
+
+
+def _check_strategies(strategies: tuple[str, ...], strategy_params: dict[str, dict[str, Any]]) -> None:
+    """Every strategy builds with its parameters, and parameters name only strategies in the run."""
+    for name in strategies:
+        get_strategy(name, **strategy_params.get(name, {}))  # unknown names fail here
+    unknown = sorted(set(strategy_params) - set(strategies))
+    if unknown:
+        raise InputError(f"strategy_params names strategies not in the run: {', '.join(unknown)}.")
+
+
+def _check_seeds(seeds: tuple[int, ...]) -> None:
+    """A non-empty tuple of distinct ints (bools are not seeds)."""
+    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise InputTypeError(f"seeds must be a non-empty sequence of ints; got {seeds!r}.")
+    if len(set(seeds)) != len(seeds):
+        raise InputError(f"seeds must be distinct; got {seeds!r}.")
+
+
+def _check_task(task: str, dataset: str | None, model: str, initial_mode: str) -> None:
+    """A known task; detection runs only on the digit scenes with the grid detector, random start."""
+    if task not in ("classification", "detection"):
+        raise InputError(f"task must be 'classification' or 'detection'; got {task!r}.")
+    if task == "detection" and (dataset != SCENES or model != "grid_detector"):
+        raise InputError(
+            f"detection simulations run on dataset {SCENES!r} with model 'grid_detector'; "
+            f"got {dataset!r} and {model!r}."
+        )
+    if task == "detection" and initial_mode != "random":
+        raise InputError("detection simulations draw the initial set at random: set initial_mode='random'.")
 
 
 PRESETS: dict[str, dict[str, Any]] = {

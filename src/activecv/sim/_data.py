@@ -8,9 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from activecv._errors import InputError
-from activecv.datasets import load, load_image_folder
-from activecv.datasets._bundled import stratified_split
-from activecv.datasets._scenes import make_scenes
+from activecv.datasets import channels_first, load, load_image_folder, make_scenes, stratified_split
 from activecv.sim._config import SCENES, SimulationConfig
 
 
@@ -32,12 +30,6 @@ class SimulationData:
     @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.x_pool.shape[1:])
-
-
-def channels_first(x: np.ndarray) -> np.ndarray:
-    """Images (N, H, W) or (N, H, W, C) as float32 (N, C, H, W)."""
-    x = x[:, None] if x.ndim == 3 else np.moveaxis(x, -1, 1)
-    return np.ascontiguousarray(x, dtype=np.float32)
 
 
 def _features(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:

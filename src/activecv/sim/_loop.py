@@ -12,8 +12,7 @@ import numpy as np
 from activecv._errors import InputError
 from activecv.sim._config import SimulationConfig
 from activecv.sim._data import SimulationData
-from activecv.strategies import get_strategy, select
-from activecv.strategies._api import draw_candidates
+from activecv.strategies import draw_candidates, get_strategy, select
 
 
 def initial_set(labels: np.ndarray, size: int, mode: str, seed: int) -> np.ndarray:

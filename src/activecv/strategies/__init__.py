@@ -5,7 +5,7 @@ from activecv.strategies import (  # noqa: F401  (registration)
     _detection_strategies,
     _score_strategies,
 )
-from activecv.strategies._api import score, select
+from activecv.strategies._api import draw_candidates, score, select
 from activecv.strategies._base import (
     BatchStrategy,
     ScoreStrategy,
@@ -13,14 +13,22 @@ from activecv.strategies._base import (
     format_requirements,
     get_strategy,
     list_strategies,
+    resolve_strategy,
 )
 from activecv.strategies._batchbald import batchbald
 from activecv.strategies._bayesian import bald, mean_std, predictive_entropy, variation_ratio
 from activecv.strategies._coreset import kcenter_greedy
-from activecv.strategies._detection import enms
+from activecv.strategies._detection import box_distributions, box_uncertainty, enms
 from activecv.strategies._ranking import top_k
 from activecv.strategies._stochastic import stochastic_sample
-from activecv.strategies._uncertainty import entropy, least_confidence, margin, ratio, softmax
+from activecv.strategies._uncertainty import (
+    entropy,
+    least_confidence,
+    margin,
+    ratio,
+    softmax,
+    uncertainty_measures,
+)
 
 __all__ = [
     "BatchStrategy",
@@ -28,6 +36,9 @@ __all__ = [
     "Strategy",
     "bald",
     "batchbald",
+    "box_distributions",
+    "box_uncertainty",
+    "draw_candidates",
     "enms",
     "entropy",
     "format_requirements",
@@ -39,10 +50,12 @@ __all__ = [
     "mean_std",
     "predictive_entropy",
     "ratio",
+    "resolve_strategy",
     "score",
     "select",
     "softmax",
     "stochastic_sample",
     "top_k",
+    "uncertainty_measures",
     "variation_ratio",
 ]

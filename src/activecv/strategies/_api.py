@@ -25,6 +25,7 @@ def select(
     candidates: int | None = None,
     temperature: float | None = None,
     progress: bool = False,
+    pool_scores: bool = False,
     probs: ArrayOrStream = None,
     logits: ArrayOrStream = None,
     mc_probs: ArrayOrStream = None,
@@ -57,6 +58,10 @@ def select(
         Softmax temperature applied to ``logits``.
     progress : bool
         Write progress lines to stderr during long selections.
+    pool_scores : bool
+        Score strategies only: also return every item's score, computed in the same pass,
+        as ``info["pool_scores"]`` (float64 (N,), NaN for labeled items and, with
+        ``candidates``, for items not drawn).
     probs, logits : (N, C)
     mc_probs, mc_log_probs : (N, K, C)
         K MC-dropout or ensemble predictions per item.
@@ -109,16 +114,35 @@ def select(
         pool.n_items = int(mask.shape[0])  # `random` needs only the pool size
     labeled_idx = labeled_positions(labeled, pool.n_items)
     generator = as_rng(rng)
-    ctx = Context(labeled_idx, generator, rng_given=rng is not None, progress=progress)
+    if pool_scores and not isinstance(chosen, ScoreStrategy):
+        raise InputError(f"pool_scores applies to score strategies; {chosen.name!r} chooses a batch jointly.")
+    seen: list[tuple[np.ndarray, np.ndarray]] | None = [] if pool_scores else None
+    ctx = Context(labeled_idx, generator, rng_given=rng is not None, progress=progress, scores_seen=seen)
     if pool.n_items is not None:
         _check_not_empty(pool.n_items, labeled_idx)
     if candidates is not None:
-        return _select_candidates(chosen, pool, budget, ctx, check_positive_int(candidates, "candidates"))
-    selection = chosen.select(pool, budget, ctx)
+        selection = _select_candidates(
+            chosen, pool, budget, ctx, check_positive_int(candidates, "candidates")
+        )
+    else:
+        selection = chosen.select(pool, budget, ctx)
     if pool.n_items is not None:  # a stream's length is known only now
         labeled_positions(labeled, pool.n_items)
         _check_not_empty(pool.n_items, labeled_idx)
+    if seen is not None and pool.n_items is not None:
+        selection = _with_pool_scores(selection, seen, pool.n_items)
     return selection
+
+
+def _with_pool_scores(
+    selection: Selection, seen: list[tuple[np.ndarray, np.ndarray]], n_items: int
+) -> Selection:
+    every = np.full(n_items, np.nan)
+    for positions, values in seen:
+        every[positions] = values
+    return Selection(
+        selection.indices, selection.scores, selection.strategy, {**selection.info, "pool_scores": every}
+    )
 
 
 def _check_not_empty(n_items: int, labeled: np.ndarray) -> None:
@@ -147,8 +171,11 @@ def _select_candidates(strategy: Strategy, pool: Pool, budget: int, ctx: Context
     unlabeled = np.flatnonzero(ctx.unlabeled(0, n))
     unlabeled = draw_candidates(unlabeled, size, ctx.rng)
     keep = np.union1d(ctx.labeled, unlabeled)
-    sub_ctx = Context(np.searchsorted(keep, ctx.labeled), ctx.rng, ctx.rng_given, ctx.progress)
+    seen: list[tuple[np.ndarray, np.ndarray]] | None = None if ctx.scores_seen is None else []
+    sub_ctx = Context(np.searchsorted(keep, ctx.labeled), ctx.rng, ctx.rng_given, ctx.progress, seen)
     inner = strategy.select(pool.subset(keep), budget, sub_ctx)
+    if seen is not None and ctx.scores_seen is not None:  # positions back into the whole pool
+        ctx.scores_seen.extend((keep[positions], values) for positions, values in seen)
     info = dict(inner.info, candidates=int(unlabeled.shape[0]))
     return Selection(keep[inner.indices], inner.scores, inner.strategy, info)
 

@@ -8,14 +8,15 @@ each item a score from its own row and are selected by a streaming top-k; batch 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
 from activecv._errors import InputError, InputTypeError, UnknownStrategyError
-from activecv.strategies._pool import ALIASES, Pool
-from activecv.strategies._progress import Progress
+from activecv._progress import Progress
+from activecv.strategies._pool import ALIASES, SPECS, Pool
 from activecv.strategies._ranking import RunningTopK
 from activecv.types import Selection
 
@@ -30,6 +31,7 @@ class Context:
     rng: np.random.Generator
     rng_given: bool  # ties (and cold starts) are broken by the rng instead of by position
     progress: bool
+    scores_seen: list[tuple[np.ndarray, np.ndarray]] | None = None  # (positions, scores) per chunk
 
     def unlabeled(self, offset: int, rows: int) -> np.ndarray:
         """Boolean mask of the rows [offset, offset + rows) that are not labeled."""
@@ -75,6 +77,19 @@ class Strategy:
             f"strategy {self.name!r} requires {format_requirements(self.requirements())}; got {given}."
         )
 
+    def inputs_among(self, names: Sequence[str], where: str) -> list[str]:
+        """The names among ``names`` (as a user passes them: ``logits`` stands for ``probs``)
+        that satisfy the first satisfiable set of required inputs; ``where`` names the holder
+        in the error, e.g. ``"'preds.npz' holds"``."""
+        present = {ALIASES.get(n, n): n for n in names if n in SPECS}
+        for group in self.requirements():
+            if set(group) <= set(present):
+                return [present[canonical] for canonical in group]
+        raise InputError(
+            f"strategy {self.name!r} requires {format_requirements(self.requirements())}; "
+            f"{where} {', '.join(names) or 'nothing'}."
+        )
+
     def select(self, pool: Pool, budget: int, ctx: Context) -> Selection:
         raise NotImplementedError
 
@@ -109,6 +124,8 @@ class ScoreStrategy(Strategy):
             keep = ctx.unlabeled(offset, rows)
             positions = np.arange(offset, offset + rows, dtype=np.int64)
             ranking.push(keys[keep], scores[keep], positions[keep], None if ties is None else ties[keep])
+            if ctx.scores_seen is not None:
+                ctx.scores_seen.append((positions[keep], scores[keep]))
             progress.update(offset + rows)
         return Selection(ranking.positions, ranking.scores, self.name)
 

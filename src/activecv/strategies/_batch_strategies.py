@@ -7,6 +7,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from activecv._progress import Progress
 from activecv._validation import check_positive_int
 from activecv.strategies._base import (
     BatchStrategy,
@@ -21,7 +22,6 @@ from activecv.strategies._cluster_margin import cluster_margin_select
 from activecv.strategies._coreset import greedy_kcenter
 from activecv.strategies._discriminative import discriminative_select, training_settings
 from activecv.strategies._pool import Pool
-from activecv.strategies._progress import Progress
 from activecv.strategies._seeding import Points, kmeans_pp_seeding
 from activecv.strategies._typiclust import typiclust_select
 from activecv.types import Selection

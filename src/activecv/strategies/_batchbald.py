@@ -18,9 +18,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp, softmax
 
+from activecv._progress import Progress
 from activecv._validation import EPS, RngLike, as_rng, check_budget, check_positive_int
 from activecv.strategies._bayesian import _expected_entropy, check_mc_probs
-from activecv.strategies._progress import Progress
 from activecv.types import Selection
 
 BLOCK_ELEMENTS = 2**20

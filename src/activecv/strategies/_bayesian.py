@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from activecv._chunks import iter_row_chunks, map_rows
 from activecv._errors import InputError
 from activecv._validation import as_array, check_log_simplex, check_simplex
-from activecv.strategies._chunks import iter_row_chunks, map_rows
 from activecv.strategies._uncertainty import _entropy
 
 MC_SHAPE = "(N, K, C) with K >= 1 and C >= 2"

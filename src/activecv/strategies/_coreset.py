@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from activecv._progress import Progress
 from activecv._validation import as_array, check_budget, check_finite, labeled_positions
 from activecv.strategies._distances import min_squared_distances, squared_distances_to, squared_norms
-from activecv.strategies._progress import Progress
 from activecv.types import Selection
 
 

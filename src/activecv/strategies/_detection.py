@@ -210,6 +210,37 @@ def minority_quotas(
     return {int(c): quota for c in minority}
 
 
+def _intra_similarity(prototypes: dict[int, np.ndarray], banks: _Banks, novel_class_policy: str) -> float:
+    """m_intra (§1.6): the lowest similarity of an image's class prototypes to the accepted
+    prototypes of their class; -1 without any to compare.
+
+    A class no accepted image has yet counts as -1 (the image is novel) under
+    ``novel_class_policy`` "accept", and is left out otherwise.
+    """
+    sims = []
+    for c, proto in prototypes.items():
+        sim = banks.similarity(c, proto)
+        if sim is not None:
+            sims.append(sim)
+        elif novel_class_policy == "accept":
+            sims.append(-1.0)  # a class not covered yet makes the image novel
+    return min(sims) if sims else -1.0
+
+
+def _spend_quotas(active: dict[int, int], presence: np.ndarray, t_inter: float) -> None:
+    """One unit of quota off every minority class the accepted image shows (presence above
+    ``t_inter``); classes whose quota is used up leave ``active``."""
+    for c in [c for c in active if presence[c] > t_inter]:
+        active[c] -= 1
+        if active[c] <= 0:
+            del active[c]
+
+
+def _untaken_by_score(order: np.ndarray, taken: np.ndarray, n: int) -> list[int]:
+    """The first ``n`` images of ``order`` (best ENMS score first) not yet taken: the fill-up."""
+    return [int(i) for i in order if not taken[i]][:n]
+
+
 def ebal_select(
     images: Sequence[ImageSummary],
     positions: np.ndarray,
@@ -242,14 +273,7 @@ def ebal_select(
             if taken[i]:
                 continue
             image = images[i]
-            sims = []
-            for c, proto in image.prototypes.items():
-                sim = banks.similarity(c, proto)
-                if sim is not None:
-                    sims.append(sim)
-                elif params.novel_class_policy == "accept":
-                    sims.append(-1.0)  # a class not covered yet makes the image novel
-            m_intra = min(sims) if sims else -1.0
+            m_intra = _intra_similarity(image.prototypes, banks, params.novel_class_policy)
             m_intra_of[int(positions[i])] = m_intra
             if m_intra > t_intra:
                 rejected["intra"] += 1
@@ -264,22 +288,14 @@ def ebal_select(
             taken[i] = True
             banks.add(image.prototypes)
             if use_inter:
-                for c in [c for c in active if image.presence[c] > params.t_inter]:
-                    active[c] -= 1
-                    if active[c] <= 0:
-                        del active[c]
+                _spend_quotas(active, image.presence, params.t_inter)
 
     walk(params.t_intra, use_inter=True)
     n_diverse = len(accepted)
     if params.fill_mode == "relax" and len(accepted) < budget:
         walk(params.t_intra + 0.1, use_inter=False)
     n_relaxed = len(accepted) - n_diverse
-    for i in order:  # fill-up by ENMS score
-        if len(accepted) == budget:
-            break
-        if not taken[i]:
-            accepted.append(int(i))
-            taken[i] = True
+    accepted += _untaken_by_score(order, taken, budget - len(accepted))
     chosen = np.array(accepted, dtype=np.int64)
     info: dict[str, object] = {
         "accepted_by_diversity": n_diverse,

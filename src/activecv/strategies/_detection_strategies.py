@@ -7,6 +7,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from activecv._progress import Progress
 from activecv.strategies._base import (
     BatchStrategy,
     Context,
@@ -29,7 +30,6 @@ from activecv.strategies._detection import (
     unit_features,
 )
 from activecv.strategies._pool import Pool
-from activecv.strategies._progress import Progress
 from activecv.types import Selection
 
 

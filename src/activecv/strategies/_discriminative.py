@@ -14,7 +14,7 @@ from itertools import pairwise
 import numpy as np
 from scipy.special import expit
 
-from activecv.strategies._progress import Progress
+from activecv._progress import Progress
 from activecv.strategies._ranking import top_k
 
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from activecv._chunks import chunk_rows
 from activecv._errors import EmptyPoolError, InputError, InputTypeError
 from activecv._validation import as_array, check_finite, check_log_simplex, check_simplex, describe
-from activecv.strategies._chunks import chunk_rows
 from activecv.strategies._uncertainty import _softmax, check_temperature
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from activecv._progress import Progress
 from activecv.strategies._distances import squared_distances_to, squared_norms
-from activecv.strategies._progress import Progress
 
 
 class Points:

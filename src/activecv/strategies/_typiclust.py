@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from activecv._progress import Progress
 from activecv.strategies._distances import BLOCK_ELEMENTS, squared_norms
 from activecv.strategies._kmeans import kmeans
-from activecv.strategies._progress import Progress
 
 
 def typicality(x: np.ndarray, k: int) -> np.ndarray:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from activecv._chunks import iter_row_chunks, map_rows
 from activecv._errors import InputError
 from activecv._validation import EPS, as_array, check_finite, check_simplex
-from activecv.strategies._chunks import iter_row_chunks, map_rows
 
 PROBS_SHAPE = "(N, C) with C >= 2"
 
@@ -150,3 +150,26 @@ def ratio(probs: object) -> np.ndarray:
     [0.5]
     """
     return map_rows(_ratio, check_probs(probs))
+
+
+def uncertainty_measures(probs: object, *, validate: bool = True) -> dict[str, np.ndarray]:
+    """``least_confidence``, ``margin``, ``ratio`` and ``entropy`` of every row from one pass,
+    float64 (N,) each, as the functions of those names define them. ``validate=False`` skips
+    the probability check, for rows the caller computed itself (its own softmax).
+
+    Examples
+    --------
+    >>> {k: v.round(4).tolist() for k, v in uncertainty_measures(np.array([[0.5, 0.25, 0.25]])).items()}
+    {'least_confidence': [0.5], 'margin': [0.75], 'ratio': [0.5], 'entropy': [1.0397]}
+    """
+    arr = check_probs(probs) if validate else np.asarray(probs)
+    out = {name: np.empty(arr.shape[0]) for name in ("least_confidence", "margin", "ratio", "entropy")}
+    for start, rows in iter_row_chunks(arr):
+        p = np.asarray(rows, dtype=np.float64)
+        p1, p2 = _top_two(p)
+        stop = start + p.shape[0]
+        out["least_confidence"][start:stop] = 1.0 - p1
+        out["margin"][start:stop] = 1.0 - (p1 - p2)
+        out["ratio"][start:stop] = p2 / p1
+        out["entropy"][start:stop] = _entropy(p)
+    return out

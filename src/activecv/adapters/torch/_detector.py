@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from activecv.strategies._progress import Progress
+from activecv._progress import Progress
 from activecv.types import Detections
 
 STRIDE = 8

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from activecv._errors import InputError, InputTypeError, missing_extra
-from activecv.strategies._progress import Progress
+from activecv._progress import Progress
 
 try:
     import torch

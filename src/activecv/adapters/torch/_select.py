@@ -23,10 +23,8 @@ from activecv.adapters.torch._predict import (
     mc_predict,
     predict,
 )
-from activecv.strategies import Strategy
+from activecv.strategies import Strategy, draw_candidates, format_requirements, resolve_strategy
 from activecv.strategies import select as select_from_arrays
-from activecv.strategies._api import draw_candidates
-from activecv.strategies._base import format_requirements, resolve_strategy
 from activecv.types import Selection
 
 # Relative cost of producing each input; among a strategy's alternatives the cheapest wins

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from activecv._errors import InputError
-from activecv.strategies._progress import Progress
+from activecv._progress import Progress
 
 
 class Callback:
@@ -89,6 +89,59 @@ def make_optimizer(
     raise InputError(f"optimizer must be 'adam' or 'sgd'; got {name!r}.")
 
 
+def _make_scheduler(opt: torch.optim.Optimizer, schedule: str | None, epochs: int) -> Any:
+    """The learning-rate scheduler of :func:`fit` (None: a constant rate); ``schedule`` is valid."""
+    if schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+    if schedule == "step":
+        return torch.optim.lr_scheduler.MultiStepLR(opt, [epochs // 2, 3 * epochs // 4], gamma=0.1)
+    return None
+
+
+def _batch_loss(per_sample: torch.Tensor, epoch: int, callbacks: Sequence[Callback]) -> torch.Tensor:
+    """The mean cross-entropy plus every callback's extra term, added in callback order."""
+    loss = per_sample.mean()
+    for callback in callbacks:
+        term = callback.extra_loss(epoch, per_sample)
+        loss = loss if term is None else loss + term
+    return loss
+
+
+def _train_epoch(
+    model: nn.Module,
+    xs: torch.Tensor,
+    ys: torch.Tensor,
+    opt: torch.optim.Optimizer,
+    device: torch.device,
+    epoch: int,
+    batch_size: int,
+    augment: bool,
+    callbacks: Sequence[Callback],
+) -> tuple[float, int]:
+    """One pass over a fresh shuffle of ``xs``: the summed cross-entropy and the correct count."""
+    for callback in callbacks:
+        callback.on_epoch_begin(epoch)
+    model.train()
+    order = torch.randperm(xs.shape[0])
+    total, correct = 0.0, 0
+    for start in range(0, xs.shape[0], batch_size):
+        indices = order[start : start + batch_size]
+        inputs, targets = xs[indices].to(device), ys[indices].to(device)
+        if augment:
+            inputs = flip_crop(inputs)
+        logits = model(inputs)
+        per_sample = nn.functional.cross_entropy(logits, targets, reduction="none")
+        loss = _batch_loss(per_sample, epoch, callbacks)
+        opt.zero_grad()
+        loss.backward()  # type: ignore[no-untyped-call]
+        opt.step()
+        total += float(per_sample.detach().sum())
+        correct += int((logits.argmax(dim=1) == targets).sum())
+        for callback in callbacks:
+            callback.on_batch_end(indices, logits.detach(), targets)
+    return total, correct
+
+
 def fit(
     model: nn.Module,
     x: Any,
@@ -140,40 +193,14 @@ def fit(
         )
     device = next(model.parameters()).device
     opt = make_optimizer(optimizer, model.parameters(), lr, momentum, weight_decay)
-    scheduler: Any = None
-    if schedule == "cosine":
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
-    elif schedule == "step":
-        scheduler = torch.optim.lr_scheduler.MultiStepLR(opt, [epochs // 2, 3 * epochs // 4], gamma=0.1)
+    scheduler = _make_scheduler(opt, schedule, epochs)
     history = History()
     best_loss, best_state, waited = float("inf"), None, 0
     report = Progress("fit", epochs, progress)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for epoch in range(epochs):
-            for callback in callbacks:
-                callback.on_epoch_begin(epoch)
-            model.train()
-            order = torch.randperm(xs.shape[0])
-            total, correct = 0.0, 0
-            for start in range(0, xs.shape[0], batch_size):
-                indices = order[start : start + batch_size]
-                inputs, targets = xs[indices].to(device), ys[indices].to(device)
-                if augment:
-                    inputs = flip_crop(inputs)
-                logits = model(inputs)
-                per_sample = nn.functional.cross_entropy(logits, targets, reduction="none")
-                loss = per_sample.mean()
-                for callback in callbacks:
-                    term = callback.extra_loss(epoch, per_sample)
-                    loss = loss if term is None else loss + term
-                opt.zero_grad()
-                loss.backward()  # type: ignore[no-untyped-call]
-                opt.step()
-                total += float(per_sample.detach().sum())
-                correct += int((logits.argmax(dim=1) == targets).sum())
-                for callback in callbacks:
-                    callback.on_batch_end(indices, logits.detach(), targets)
+            total, correct = _train_epoch(model, xs, ys, opt, device, epoch, batch_size, augment, callbacks)
             if scheduler is not None:
                 scheduler.step()
             record = {"epoch": float(epoch), "loss": total / xs.shape[0], "accuracy": correct / xs.shape[0]}

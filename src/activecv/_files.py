@@ -1,0 +1,35 @@
+"""File helpers shared by every layer: image suffixes, content hashes, text in UTF-8."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from activecv._errors import InputError
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_text(path: str | Path, what: str) -> str:
+    """A text file's content as UTF-8, without the byte-order mark Excel and Notepad write;
+    a missing file or another encoding gets an error naming ``what`` and the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{what} {str(path)!r} does not exist.")
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{what} {str(path)!r} is not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start}); "
+            "save it as UTF-8 (in Excel: 'CSV UTF-8')."
+        ) from None

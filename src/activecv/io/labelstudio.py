@@ -1,0 +1,348 @@
+"""Label Studio, both ways: the labeling config (written and parsed), local-files image URLs
+(written and parsed), tasks JSON out with the model's pre-annotations, and annotations back in
+(its JSON export, or one annotation as its webhook sends it).
+
+Label Studio orders tasks under "Uncertainty sampling" by the prediction ``score``, lowest
+first, among predictions whose ``model_version`` is the project's. activecv's scores are the
+other way round (higher = label first) and on no common scale, so a task's prediction score
+is its rank mapped into [0, 1): ``(rank - 1) / n``. The raw score travels in the task data.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, quote, unquote, urlparse
+from xml.sax.saxutils import quoteattr
+
+from activecv._errors import InputError
+from activecv.io._annotations import Annotation, AnnotationFile, Box, Label, read_json
+
+FROM_NAME = "label"
+TO_NAME = "image"
+LOCAL_FILES = "/data/local-files/"
+CONTROLS = ("Choices", "RectangleLabels")
+
+
+class TaskImageError(InputError):
+    """A task whose image will not be read: remote, outside the images root, or missing."""
+
+
+# ---- the labeling config -------------------------------------------------------------------
+
+
+def label_config(task: str, classes: Sequence[str]) -> str:
+    """The labeling interface (XML) for a project: choices for classification, rectangle labels
+    for detection; the names match what :func:`label_studio_tasks` and the import expect."""
+    if task == "classification":
+        tag, item = "Choices", "Choice"
+        extra = ' choice="single" showInline="true"'
+    else:
+        tag, item, extra = "RectangleLabels", "Label", ""
+    options = "\n".join(f"    <{item} value={quoteattr(name)}/>" for name in classes)
+    return (
+        f'<View>\n  <Image name="{TO_NAME}" value="$image"/>\n'
+        f'  <{tag} name="{FROM_NAME}" toName="{TO_NAME}"{extra}>\n{options}\n  </{tag}>\n</View>\n'
+    )
+
+
+@dataclass(frozen=True)
+class Interface:
+    """Names results must use: the control (``from_name``), the image (``to_name``), and the
+    task data key holding the image."""
+
+    from_name: str = FROM_NAME
+    to_name: str = TO_NAME
+    image_key: str = "image"
+
+
+def interface(config: str | None) -> Interface:
+    """The first Choices or RectangleLabels control of a labeling config, and its Image;
+    the defaults of :func:`label_config` for a config that is absent or unreadable."""
+    if not config:
+        return Interface()
+    from defusedxml import ElementTree
+
+    try:
+        root = ElementTree.fromstring(config)
+    except Exception:  # defusedxml raises several types for hostile or broken XML
+        return Interface()
+    control = next((e for e in root.iter() if e.tag in CONTROLS), None)
+    if control is None:
+        return Interface()
+    to_name = control.get("toName", TO_NAME)
+    image = next((e for e in root.iter("Image") if e.get("name") == to_name), None)
+    key = (image.get("value", "$image") if image is not None else "$image").lstrip("$")
+    return Interface(control.get("name", FROM_NAME), to_name, key)
+
+
+# ---- local-files URLs ----------------------------------------------------------------------
+
+
+def local_files_url(relative: str) -> str:
+    """The URL under which Label Studio serves ``relative`` (a POSIX path under its local-files
+    document root)."""
+    return f"{LOCAL_FILES}?d={quote(relative)}"
+
+
+def local_files_path(reference: Any) -> str:
+    """The path a task's image reference names: the ``d`` of a local-files URL, or a plain
+    (or ``file:``) path; remote URLs are refused."""
+    if not isinstance(reference, str) or not reference:
+        raise TaskImageError(f"the task's image reference must be a non-empty string; got {reference!r}.")
+    parsed = urlparse(reference)
+    if parsed.path.rstrip("/") == LOCAL_FILES.rstrip("/") and not parsed.netloc:
+        return parse_qs(parsed.query).get("d", [""])[0]
+    if parsed.scheme in ("", "file") and not parsed.netloc:
+        return unquote(parsed.path)
+    raise TaskImageError(
+        f"image {reference!r} is a remote URL; images are read from the images root only "
+        "(Label Studio local-files URLs or paths under the root)."
+    )
+
+
+def task_image(reference: Any, root: Path | None) -> Path:
+    """The file of a task's image reference, which must lie under ``root``."""
+    relative = local_files_path(reference)
+    if root is None:
+        raise TaskImageError(
+            f"image {reference!r} is a local path, and there is no images root to read it from."
+        )
+    if "\0" in relative:
+        raise TaskImageError(f"image {reference!r} holds a NUL character; refused.")
+    file = (root / relative).resolve()
+    if not file.is_relative_to(root):
+        raise TaskImageError(f"image {reference!r} is outside the images root; refused.")
+    if not file.is_file():
+        raise TaskImageError(f"image {reference!r} does not exist under the images root.")
+    return file
+
+
+def image_reference(data: dict[str, Any], key: str = "image") -> Any:
+    """A task's image: its ``key`` field, else the first local-files URL among its fields."""
+    if key in data:
+        return data[key]
+    return next((v for v in data.values() if isinstance(v, str) and v.startswith(LOCAL_FILES)), None)
+
+
+# ---- tasks out -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TaskItem:
+    """One selected image as it goes to Label Studio."""
+
+    item_id: int
+    path: str
+    url: str
+    rank: int
+    score: float
+    round: int | None  # None for images from the prediction service's queue
+    prediction: dict[str, Any] | None  # {"class": name, "score": p} or {"boxes": [...]}
+    width: int | None = None
+    height: int | None = None
+
+
+def label_studio_tasks(
+    items: Sequence[TaskItem], *, project_id: str, task: str, model_version: str
+) -> list[dict[str, Any]]:
+    """Label Studio tasks, best first, each with the model's pre-annotation as a prediction."""
+    n = len(items)
+    tasks = []
+    for item in items:
+        data = {
+            "image": item.url,
+            "activecv_project": project_id,
+            "activecv_item": item.item_id,
+            "activecv_path": item.path,
+            "activecv_round": item.round,
+            "activecv_rank": item.rank,
+            "activecv_score": item.score,
+        }
+        prediction = {
+            "model_version": model_version,
+            "score": (item.rank - 1) / n,
+            "result": model_results(task, item.prediction, item.width, item.height),
+        }
+        tasks.append({"data": data, "predictions": [prediction]})
+    return tasks
+
+
+def model_results(
+    task: str,
+    prediction: dict[str, Any] | None,
+    width: int | None,
+    height: int | None,
+    from_name: str = FROM_NAME,
+    to_name: str = TO_NAME,
+) -> list[dict[str, Any]]:
+    """A model's labels as Label Studio results: ``{"class": name}`` becomes a choice,
+    ``{"boxes": [{"box": xyxy, "class", "score"}]}`` rectangles in percent of the image."""
+    if prediction is None:
+        return []
+    if task == "classification":
+        choice = {"choices": [prediction["class"]]}
+        return [{"from_name": from_name, "to_name": to_name, "type": "choices", "value": choice}]
+    if not width or not height:
+        return []  # boxes need the image size to become percentages
+    results = []
+    for box in prediction["boxes"]:
+        x0, y0, x1, y1 = box["box"]
+        value: dict[str, Any] = {
+            "x": 100 * x0 / width,
+            "y": 100 * y0 / height,
+            "width": 100 * (x1 - x0) / width,
+            "height": 100 * (y1 - y0) / height,
+            "rotation": 0,
+            "rectanglelabels": [box["class"]],
+        }
+        results.append(
+            {
+                "from_name": from_name,
+                "to_name": to_name,
+                "type": "rectanglelabels",
+                "original_width": width,
+                "original_height": height,
+                "value": value,
+                "score": box["score"],
+            }
+        )
+    return results
+
+
+# ---- annotations in ------------------------------------------------------------------------
+
+
+def read_label_studio_export(path: str | Path) -> AnnotationFile:
+    """Annotations from Label Studio's JSON export (a list of tasks with ``annotations``).
+
+    Choices become image labels, rectangle labels become boxes in pixels (percentages times
+    ``original_width``/``original_height``; a rotated rectangle becomes its axis-aligned hull).
+    Cancelled (skipped) annotations are left out and counted in ``skipped``.
+    """
+    tasks = read_json(path, "Label Studio export")
+    source = str(path)
+    if not isinstance(tasks, list):
+        raise InputError(
+            f"Label Studio export {source!r} must be a JSON list of tasks (Export -> JSON); "
+            f"got {type(tasks).__name__}."
+        )
+    annotations: list[Annotation] = []
+    projects: set[str] = set()
+    skipped = 0
+    for t, task in enumerate(tasks):
+        where = f"task {t} of {source!r}"
+        data = task.get("data") if isinstance(task, dict) else None
+        if not isinstance(data, dict):
+            raise InputError(f"{where} has no 'data' object; is this a Label Studio export?")
+        item = task_item(data, where)
+        if "activecv_project" in data:
+            projects.add(str(data["activecv_project"]))
+        found = task.get("annotations", [])
+        if not isinstance(found, list):
+            raise InputError(f"{where}: 'annotations' must be a list; got {type(found).__name__}.")
+        for annotation in found:
+            converted = annotation_of(item, annotation, where)
+            if converted is None:
+                skipped += 1
+            else:
+                annotations.append(converted)
+    if len(projects) > 1:
+        raise InputError(f"{source!r} mixes tasks of several activecv projects: {sorted(projects)}.")
+    return AnnotationFile("labelstudio", annotations, projects.pop() if projects else None, skipped)
+
+
+def task_item(data: dict[str, Any], where: str) -> int | str:
+    """The image a task's data names: ``activecv_item`` (an item id), else ``activecv_path``
+    or ``image`` (a path as registered)."""
+    if "activecv_item" in data:
+        item = data["activecv_item"]
+        if isinstance(item, bool) or not isinstance(item, int):
+            raise InputError(
+                f"{where}: data.activecv_item must be an integer item id; "
+                f"got {item!r} ({type(item).__name__})."
+            )
+        return item
+    for key in ("activecv_path", "image"):
+        if key in data:
+            if not isinstance(data[key], str) or not data[key]:
+                raise InputError(f"{where}: data.{key} must be a non-empty string; got {data[key]!r}.")
+            return str(data[key])
+    raise InputError(f"{where} names no image: its data has no 'activecv_item' or 'image'.")
+
+
+def annotation_of(item: int | str, annotation: Any, where: str) -> Annotation | None:
+    """One Label Studio annotation of ``item``; None for a cancelled (skipped) one."""
+    if not isinstance(annotation, dict):
+        raise InputError(f"{where}: each annotation must be an object; got {annotation!r}.")
+    if annotation.get("was_cancelled"):
+        return None
+    labels, size = _labels(annotation.get("result", []), where)
+    return Annotation(
+        item=item,
+        labels=labels,
+        annotator=_annotator(annotation.get("completed_by")),
+        source_key=f"{annotation.get('id')}@{annotation.get('updated_at', '')}",
+        image_size=size,
+    )
+
+
+def _annotator(completed_by: Any) -> str:
+    if isinstance(completed_by, dict):
+        return str(completed_by.get("email") or completed_by.get("id"))
+    return f"labelstudio-user-{completed_by}"
+
+
+def _labels(results: Any, where: str) -> tuple[tuple[Label, ...], tuple[int, int] | None]:
+    if not isinstance(results, list):
+        raise InputError(f"{where}: an annotation's 'result' must be a list; got {type(results).__name__}.")
+    labels: list[Label] = []
+    size = None
+    for result in results:
+        value = result.get("value") if isinstance(result, dict) else None
+        if not isinstance(value, dict):
+            raise InputError(f"{where}: each result must be an object with a 'value' object; got {result!r}.")
+        kind = result.get("type")
+        if kind == "choices":
+            labels.extend(Label(name) for name in _names(value, "choices", where))
+        elif kind == "rectanglelabels":
+            try:
+                size = (int(result["original_width"]), int(result["original_height"]))
+                box = _pixel_box(value, *size)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise InputError(
+                    f"a rectangle in {where} lacks {exc}: rectangles need x, y, width, height in "
+                    "percent and original_width/original_height."
+                ) from None
+            labels.extend(Label(name, box) for name in _names(value, "rectanglelabels", where))
+        else:
+            raise InputError(
+                f"{where} has a result of type {kind!r}; activecv imports 'choices' and 'rectanglelabels'."
+            )
+    return tuple(labels), size
+
+
+def _names(value: dict[str, Any], key: str, where: str) -> list[str]:
+    names = value.get(key, [])
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise InputError(f"{where}: {key} must be a list of class names; got {names!r}.")
+    return names
+
+
+def _pixel_box(value: dict[str, Any], width: int, height: int) -> Box:
+    """Percent ``x, y, width, height`` (rotated by ``rotation`` degrees about the top-left
+    corner, as Label Studio draws it) to the pixel xyxy box that holds it."""
+    x, y = float(value["x"]) * width / 100, float(value["y"]) * height / 100
+    w, h = float(value["width"]) * width / 100, float(value["height"]) * height / 100
+    angle = math.radians(float(value.get("rotation", 0.0)))
+    if not all(math.isfinite(v) for v in (x, y, w, h, angle)):
+        raise ValueError("finite numbers")
+    cos, sin = math.cos(angle), math.sin(angle)
+    corners = [
+        (x + dx * cos - dy * sin, y + dx * sin + dy * cos) for dx, dy in ((0, 0), (w, 0), (w, h), (0, h))
+    ]
+    xs, ys = [c[0] for c in corners], [c[1] for c in corners]
+    return (min(xs), min(ys), max(xs), max(ys))

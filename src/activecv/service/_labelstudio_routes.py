@@ -1,0 +1,111 @@
+"""The Label Studio ML-backend protocol: setup, predictions of tasks, webhooks, training."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter, HTTPException, Security
+from starlette.concurrency import run_in_threadpool
+
+from activecv._errors import InputError
+from activecv.io import AnnotationFile
+from activecv.io import labelstudio as ls
+from activecv.project import Project
+from activecv.service._auth import basic, bearer
+from activecv.service._images import DecodedImage, ImageRejected, decode_image
+from activecv.service._schemas import BackendPredictRequest, LabelStudioRequest, WebhookEvent, errors
+from activecv.service._state import ServiceState, State
+
+ANNOTATION_EVENTS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED")
+
+router = APIRouter(dependencies=[Security(bearer), Security(basic)], responses=errors(401, 422))
+
+
+@router.post("/setup")
+async def setup(state: State, request: LabelStudioRequest) -> dict[str, Any]:
+    """Label Studio connects: answers the model version."""
+    return {"model_version": state.predictor.version}
+
+
+@router.post("/predict", responses=errors(413, 503))
+async def backend_predict(state: State, request: BackendPredictRequest) -> dict[str, Any]:
+    """Label Studio asks for predictions of its tasks; ``score`` follows its convention
+    (lower = label first)."""
+    tasks, limit = request.tasks, state.config.max_images
+    if len(tasks) > limit:
+        raise HTTPException(413, f"at most {limit} tasks per request; got {len(tasks)}.")
+    face = ls.interface(request.label_config)
+    decoded = [await _task_image(state, task, n, face.image_key) for n, task in enumerate(tasks)]
+    outputs = await state.predict(np.stack([d.pixels for d in decoded]))
+    results = []
+    for image, output in zip(decoded, outputs, strict=True):
+        item = state.assess(output)
+        result = ls.model_results(
+            state.predictor.spec.task,
+            item["prediction"],
+            image.width,
+            image.height,
+            face.from_name,
+            face.to_name,
+        )
+        results.append(
+            {"result": result, "score": item["label_studio_score"], "model_version": state.predictor.version}
+        )
+    return {"results": results}
+
+
+async def _task_image(state: ServiceState, task: dict[str, Any], n: int, key: str) -> DecodedImage:
+    data = task.get("data")
+    if not isinstance(data, dict):
+        raise HTTPException(422, f"task {task.get('id', n)}: 'data' must be an object; got {data!r}.")
+    try:
+        file = ls.task_image(ls.image_reference(data, key), state.root)
+        raw = await run_in_threadpool(file.read_bytes)
+        return await run_in_threadpool(decode_image, raw, None, state.predictor.spec, state.config.max_pixels)
+    except (ls.TaskImageError, ImageRejected) as exc:
+        raise HTTPException(422, f"task {task.get('id', n)}: {exc}") from None
+
+
+@router.post("/webhook", responses=errors(409))
+async def webhook(state: State, event: WebhookEvent) -> dict[str, Any]:
+    """Label Studio events: a created or updated annotation goes to the project ledger;
+    START_TRAINING runs the retrain hook."""
+    if event.action in ANNOTATION_EVENTS:
+        return await run_in_threadpool(_store_annotation, state, event)
+    if event.action == "START_TRAINING":
+        return state.training.start()
+    return {"status": "ignored", "action": event.action}
+
+
+@router.post("/train", responses=errors(409))
+async def train(state: State, request: LabelStudioRequest) -> dict[str, Any]:
+    """Label Studio's older training call: runs the retrain hook."""
+    return state.training.start()
+
+
+def _store_annotation(state: ServiceState, event: WebhookEvent) -> dict[str, Any]:
+    project = state.require_project()
+    task, annotation = event.task, event.annotation
+    if task is None or annotation is None or not isinstance(task.get("data"), dict):
+        raise HTTPException(422, "an annotation event needs 'task' (with 'data') and 'annotation' objects.")
+    data, where = task["data"], f"task {task.get('id')}"
+    if "activecv_item" in data and data.get("activecv_project") in (None, project.id):
+        item = ls.task_item(data, where)
+    else:  # a task Label Studio made itself: known by its image
+        item = _item_of_image(project, ls.image_reference(data))
+    converted = ls.annotation_of(item, annotation, where)
+    if converted is None:
+        return {"status": "skipped"}
+    report = project.import_annotations(AnnotationFile("labelstudio", [converted], None))
+    return {"status": "stored", "item": item, "added": report.added, "relabeled": report.relabeled}
+
+
+def _item_of_image(project: Project, reference: Any) -> int:
+    """The item of a task's image, registered on first sight (it lies under the root)."""
+    path = ls.task_image(reference, project.root).relative_to(project.root).as_posix()
+    try:
+        return project.item_ids([path])[0]
+    except InputError:
+        project.register_paths([path])
+        return project.item_ids([path])[0]
