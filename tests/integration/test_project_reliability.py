@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -184,3 +185,34 @@ def test_two_annotators_asking_at_once_get_disjoint_images(big_project: Path, tm
     handed = [process.communicate(timeout=300)[0].decode().split() for process in processes]
     alice, bob = ({line for line in lines if line.startswith("s3://")} for lines in handed)
     assert len(alice) + len(bob) == 3000 and not alice & bob
+
+
+def test_threads_sharing_one_project_lose_nothing(tmp_path: Path) -> None:
+    """The service's case: one open Project, requests on many threads (a connection each)."""
+    from activecv.io import Annotation, AnnotationFile, Label
+
+    (tmp_path / "pool").mkdir()
+    (tmp_path / "pool" / "list.csv").write_text("path\n" + "\n".join(f"s3://b/{i}.jpg" for i in range(400)))
+    project = Project.init(
+        tmp_path / "p", task="classification", classes=["a", "b"], manifest=tmp_path / "pool" / "list.csv"
+    )
+
+    def work(thread: int) -> None:
+        for k in range(25):
+            project.enqueue(f"image {thread}-{k}".encode(), ".png", (4, 4), "entropy", float(k), "v1")
+            item = 1 + thread * 25 + k
+            project.import_annotations(
+                AnnotationFile("webhook", [Annotation(item, (Label("a"),), f"t{thread}")])
+            )
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(project.queue(limit=1000)) == 200
+    assert sorted(project.labels()) == list(range(1, 201))
+    assert project.status().items == 600
+    with sqlite3.connect(tmp_path / "p" / "ledger.sqlite") as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    project.close()

@@ -338,7 +338,7 @@ def test_label_studio_backend_predict_setup_and_bad_tasks(
         )
         assert response.status_code == 422 and f"task 7: image {reference!r} {message}" in response.text
     malformed = client.post("/predict", content=b"{", headers={**AUTH, "Content-Type": "application/json"})
-    assert malformed.status_code == 422 and "JSON decode error" in malformed.text
+    assert malformed.status_code == 422 and "the body is not valid JSON" in malformed.text
     assert client.post("/predict", json={"tasks": []}, headers=AUTH).status_code == 422
 
 

@@ -78,6 +78,11 @@ def read_label_csv(path: str | Path, annotator: str = "csv") -> AnnotationFile:
     has_boxes = {"x0", "y0", "x1", "y1"} <= columns
     grouped: dict[tuple[Any, str], list[Label]] = defaultdict(list)
     for r, row in enumerate(rows, 2):
+        if not (row.get("label") or "").strip() or not (row.get(key) or "").strip():
+            raise InputError(
+                f"line {r} of {str(path)!r}: the {'label' if row.get(key) else key} is empty; "
+                f"every row needs a {key} and a label."
+            )
         item: int | str = row[key]
         if key == "id":
             try:

@@ -252,7 +252,7 @@ def checked_ids(ids: np.ndarray, what: str) -> np.ndarray:
     if ids.dtype.kind in "iu":
         ids = ids.astype(np.int64)
     elif ids.dtype.kind != "U":
-        example = ids[0] if ids.size else None
+        example = ids[0].item() if ids.size else None
         raise InputError(
             f"{what} must be integers (item ids) or strings (paths); got dtype {ids.dtype} "
             f"(e.g. {example!r}). Write them as int64 or str: a float id would be truncated."

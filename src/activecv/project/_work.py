@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -74,7 +75,7 @@ def enqueue(
         file = root / path
         if not file.is_file():  # written before the transaction: a crash leaves at most a file
             file.parent.mkdir(parents=True, exist_ok=True)
-            temporary = file.with_name(f".{file.name}.partial")
+            temporary = file.with_name(f".{file.name}.{uuid.uuid4().hex}.partial")  # one per writer
             temporary.write_bytes(data)
             temporary.replace(file)
     with ledger.write() as conn:

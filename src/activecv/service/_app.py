@@ -70,8 +70,11 @@ async def _unprocessable(request: Request, exc: ActiveCVError) -> JSONResponse:
 
 async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
     """A malformed request in the error shape of every other failure: one readable sentence."""
-    problems = "; ".join(
-        f"{'.'.join(str(part) for part in error.get('loc', ()))}: {error.get('msg', 'invalid')}"
-        for error in exc.errors()
-    )
-    return JSONResponse({"detail": f"malformed request: {problems}."}, status_code=422)
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error.get("loc", ())) or "body"
+        if error.get("type") == "json_invalid":
+            problems.append("the body is not valid JSON")
+        else:
+            problems.append(f"{where}: {error.get('msg', 'invalid')}")
+    return JSONResponse({"detail": f"malformed request: {'; '.join(problems)}."}, status_code=422)

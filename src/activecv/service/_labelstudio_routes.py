@@ -19,7 +19,8 @@ from activecv.service._state import ServiceState, State
 
 ANNOTATION_EVENTS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED")
 
-router = APIRouter(dependencies=[Security(bearer), Security(basic)], responses=errors(401, 422))
+# Every route takes a JSON body: 400 when it cannot be parsed, 413 past the body limit.
+router = APIRouter(dependencies=[Security(bearer), Security(basic)], responses=errors(400, 401, 413, 422))
 
 
 @router.post("/setup")
@@ -28,7 +29,7 @@ async def setup(state: State, request: LabelStudioRequest) -> dict[str, Any]:
     return {"model_version": state.predictor.version}
 
 
-@router.post("/predict", responses=errors(413, 503))
+@router.post("/predict", responses=errors(503))
 async def backend_predict(state: State, request: BackendPredictRequest) -> dict[str, Any]:
     """Label Studio asks for predictions of its tasks; ``score`` follows its convention
     (lower = label first)."""

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from activecv.service._auth import basic, bearer
-from activecv.service._images import ImageRejected, decode_image
+from activecv.service._images import CONTENT_TYPES, ImageRejected, decode_image
 from activecv.service._schemas import errors
 from activecv.service._state import State
 
@@ -38,9 +38,18 @@ async def metrics(state: State) -> PlainTextResponse:
     return PlainTextResponse(state.metrics.text(), media_type="text/plain; version=0.0.4")
 
 
-@protected.post("/v1/predict", responses=errors(400, 413, 415, 422, 503))
+# Each part declares the image types the service reads, so schema-driven clients send images.
+IMAGE_PARTS = {"multipart/form-data": {"encoding": {"images": {"contentType": ", ".join(CONTENT_TYPES)}}}}
+
+
+@protected.post(
+    "/v1/predict",
+    responses=errors(400, 413, 415, 422, 503),
+    openapi_extra={"requestBody": {"content": IMAGE_PARTS}},
+)
 async def predict(
-    state: State, images: Annotated[list[UploadFile], File(description="one or several images")]
+    state: State,
+    images: Annotated[list[UploadFile], File(description="one or several images", min_length=1)],
 ) -> JSONResponse:
     """Predict each uploaded image: the model's output, every active-learning measure that
     applies, and ``annotate``; images flagged are stored once in the project's queue."""
@@ -79,7 +88,7 @@ async def predict(
 async def queue(
     state: State,
     limit: Annotated[int, Query(ge=1, le=10_000, description="items per page")] = 100,
-    offset: Annotated[int, Query(ge=0, description="items to skip")] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**63 - 1, description="items to skip")] = 0,
 ) -> dict[str, Any]:
     """Images flagged for annotation and not labeled yet, oldest first."""
     project = state.require_project()

@@ -16,7 +16,7 @@ class ErrorBody(BaseModel):
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The ``responses`` of a route: each status with the error body and its meaning."""
     meaning = {
-        400: "the upload is not a decodable image",
+        400: "the body cannot be parsed, or the upload is not a decodable image",
         401: "the token is missing or wrong",
         409: "the service was started without what this needs (a project, a retrain hook)",
         413: "the request is too large (body, images per request, pixels)",
