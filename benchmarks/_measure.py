@@ -17,6 +17,14 @@ def _status_mib(field: str) -> float:
 
 
 def _child(fn: Callable[..., Any], args: tuple[Any, ...], queue: Any) -> None:
+    try:
+        _timed(fn, args, queue)
+    except BaseException as exc:  # the parent waits on the queue: it must hear of a failure too
+        queue.put({"error": f"{type(exc).__name__}: {exc}"})
+        raise
+
+
+def _timed(fn: Callable[..., Any], args: tuple[Any, ...], queue: Any) -> None:
     run = fn(*args)  # prepares the inputs, returns the zero-argument callable that is timed
     rss_before = _status_mib("VmRSS")
     with open("/proc/self/clear_refs", "w") as handle:
@@ -46,6 +54,8 @@ def measure(fn: Callable[..., Any], *args: Any) -> dict[str, Any]:
     proc.start()
     out = queue.get()
     proc.join()
+    if "error" in out:
+        raise RuntimeError(f"the measured call failed in its process: {out['error']}")
     return dict(out)
 
 

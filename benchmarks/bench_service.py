@@ -1,16 +1,18 @@
 """Load on `activecv serve`: what the active-learning part costs per prediction.
 
     python benchmarks/bench_service.py [--seconds 30] [--clients 1,8,32] [--variants plain,activecv,...]
-        [--out benchmarks/results/service.jsonl] [--plot benchmarks/service.png]
+        [--passes 2] [--queue-items 1000000] [--out benchmarks/results/service.jsonl]
+        [--plot benchmarks/service.png]
 
 Serves the Gal CNN (seeded, exported to ONNX) three ways in the same run:
 `plain` (`--plain`: predictions only, the baseline), `activecv` (every measure and the
 top-10% annotate policy) and `activecv+queue` (the same, flagged images stored in a project
-ledger). At each load level (1, 8 and 32 concurrent clients, each posting one 28x28 MNIST PNG
-per request over 127.0.0.1 for `--seconds`) every variant runs on a fresh server, twice, in
-alternating order, so drift on the machine falls on all of them alike. Reports the mean
-requests/s and p50/p99 latency of the passes, errors, and the server's RSS (sampled every
-second), and draws `benchmarks/service.png`.
+ledger of `--queue-items` images, default 1,000,000: a manifest of URIs registered once before
+the passes, the ledger copied afresh for every server start). At each load level (1, 8 and
+32 concurrent clients, each posting one 28x28 MNIST PNG per request over 127.0.0.1 for
+`--seconds`) every variant runs on a fresh server, twice, in alternating order, so drift on
+the machine falls on all of them alike. Reports the mean requests/s and p50/p99 latency of the
+passes, errors, and the server's RSS (sampled every second), and draws `benchmarks/service.png`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import asyncio
 import io
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -51,7 +54,42 @@ def images(n: int = 200) -> list[bytes]:
     return out
 
 
-def start(model: Path, variant: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+def queue_project(workdir: Path, items: int) -> Path:
+    """A classification project of ``items`` image URIs (``activecv project init --manifest``)
+    whose images root receives the flagged images; made once, copied for each server."""
+    base = workdir / "queue"
+    root = base / "images"
+    root.mkdir(parents=True)
+    manifest = base / "manifest.csv"
+    manifest.write_text("path\n" + "".join(f"s3://bucket/{i:07d}.jpg\n" for i in range(items)))
+    started = time.perf_counter()
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "activecv",
+            "project",
+            "init",
+            str(base / "project"),
+            "--manifest",
+            str(manifest),
+            "--root",
+            str(root),
+            "--task",
+            "classification",
+            "--classes",
+            CLASSES,
+        ],
+        check=True,
+        capture_output=True,
+    )
+    print(f"queue project: {items} items in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    return base
+
+
+def start(
+    model: Path, variant: str, workdir: Path, queue_base: Path | None
+) -> tuple[subprocess.Popen[bytes], str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -60,28 +98,10 @@ def start(model: Path, variant: str, workdir: Path) -> tuple[subprocess.Popen[by
     if variant == "plain":
         command.append("--plain")
     if variant == "activecv+queue":
+        assert queue_base is not None  # made in main when the variant is asked for
         project = workdir / "project"
-        pool = workdir / "pool"
-        pool.mkdir(exist_ok=True)
-        (pool / "seed.png").write_bytes(images(1)[0])
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "activecv",
-                "project",
-                "init",
-                str(project),
-                "--images",
-                str(pool),
-                "--task",
-                "classification",
-                "--classes",
-                CLASSES,
-            ],
-            check=True,
-            capture_output=True,
-        )
+        shutil.copytree(queue_base / "project", project)  # a fresh ledger: the registered pool only
+        shutil.rmtree(queue_base / "images" / "incoming", ignore_errors=True)  # the last server's images
         command += ["--project", str(project)]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return server, f"http://127.0.0.1:{port}"
@@ -160,11 +180,17 @@ def wait_ready(base: str) -> None:
 
 
 def run_variant(
-    model: Path, variant: str, clients: int, seconds: float, payloads: list[bytes]
+    model: Path,
+    variant: str,
+    clients: int,
+    seconds: float,
+    payloads: list[bytes],
+    queue_base: Path | None = None,
+    queue_items: int | None = None,
 ) -> dict[str, object]:
     """A fresh server of one variant under one load level."""
     with tempfile.TemporaryDirectory() as scratch:
-        server, base = start(model, variant, Path(scratch))
+        server, base = start(model, variant, Path(scratch), queue_base)
         try:
             wait_ready(base)
             asyncio.run(load(base, 4, 3.0, payloads))  # warm-up, not reported
@@ -172,7 +198,9 @@ def run_variant(
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=30)
-    row = {"variant": variant, "clients": clients, **result}
+    row: dict[str, object] = {"variant": variant, "clients": clients, **result}
+    if variant == "activecv+queue":
+        row["project_items"] = queue_items
     print(json.dumps(row), file=sys.stderr)
     return row
 
@@ -192,6 +220,8 @@ def mean_rows(rows: list[dict[str, object]]) -> list[dict[str, object]]:
         row["requests"] = sum(int(g["requests"]) for g in group)  # type: ignore[call-overload]
         row["rss_start_mib"] = min(float(g["rss_start_mib"]) for g in group)  # type: ignore[arg-type]
         row["rss_max_mib"] = max(float(g["rss_max_mib"]) for g in group)  # type: ignore[arg-type]
+        if "project_items" in group[0]:
+            row["project_items"] = group[0]["project_items"]
         out.append(row)
     return out
 
@@ -248,6 +278,12 @@ def main() -> None:
     parser.add_argument(
         "--passes", type=int, default=2, help="passes per level, alternating the variants' order"
     )
+    parser.add_argument(
+        "--queue-items",
+        type=int,
+        default=1_000_000,
+        help="images in the project ledger of the activecv+queue variant",
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/service.jsonl"))
     parser.add_argument("--plot", type=Path, default=Path("benchmarks/service.png"))
     args = parser.parse_args()
@@ -261,11 +297,17 @@ def main() -> None:
     payloads = images()
     clients = [int(c) for c in args.clients.split(",")]
     variants = args.variants.split(",")
+    queue_base = queue_project(workdir, args.queue_items) if "activecv+queue" in variants else None
     rows = []
-    for n in clients:  # every variant at a level before the next level; the second pass in reverse
-        for p in range(args.passes):
-            for variant in variants if p % 2 == 0 else variants[::-1]:
-                rows.append(run_variant(model, variant, n, args.seconds, payloads))
+    try:
+        for n in clients:  # every variant at a level before the next level; the second pass in reverse
+            for p in range(args.passes):
+                for variant in variants if p % 2 == 0 else variants[::-1]:
+                    rows.append(
+                        run_variant(model, variant, n, args.seconds, payloads, queue_base, args.queue_items)
+                    )
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)  # the model and the queue project
     write_results(rows, args.out, args.plot)
     print(f"wrote {args.out} and {args.plot}; {os.cpu_count()} cores", file=sys.stderr)
 

@@ -99,6 +99,17 @@ def declared_array(path: Path, n: int, shape: tuple[int, ...]) -> Path:
     return path
 
 
+def truncated_copy(setup: Setup) -> Path:
+    """A copy of the project whose ledger lost its second half (a disk that filled up)."""
+    with sqlite3.connect(setup.dir / "ledger.sqlite") as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    copy = setup.tmp / "truncated"
+    copy.mkdir()
+    data = (setup.dir / "ledger.sqlite").read_bytes()
+    (copy / "ledger.sqlite").write_bytes(data[: len(data) // 2])
+    return copy
+
+
 # ---- the Python API -----------------------------------------------------------------------------
 
 Call = Callable[[Setup], object]
@@ -404,6 +415,12 @@ API: list[tuple[str, Call, str]] = [
             s.npz(ids=np.array([3, 4]), probs=np.array([[np.nan] * 10, [0.1] * 10])), "margin", 1
         ),
         r"probs must be finite; got NaN or inf \(first at row 0\)",
+    ),
+    (
+        "ledger-truncated",
+        lambda s: Project(truncated_copy(s)),
+        r"ledger '.*truncated/ledger.sqlite' cannot be read as an activecv ledger \(sqlite: database disk "
+        r"image is malformed\); the file is damaged or not a ledger. Restore it from a backup",
     ),
     (
         "selection-unknown-round",

@@ -15,8 +15,9 @@ from activecv.project._discover import ItemFile, is_uri
 from activecv.project._ledger import Ledger, batches, marks
 from activecv.project._records import Item, ProjectError, RegisterReport
 
-# A lookup of more keys than this share of the pool reads the whole path index once instead
-# of probing it key by key (whole-pool work such as a round over every image).
+# A lookup of more keys than this share of the pool (item ids are never reused, so the largest
+# id is its size) reads the whole index once instead of probing it key by key: whole-pool
+# work, such as a round over every image.
 SCAN_SHARE = 0.25
 
 
@@ -84,15 +85,21 @@ def check_item_key(key: Any, what: str) -> int | str:
     return key
 
 
-def item_ids(ledger: Ledger, keys: Sequence[Any], what: str = "ids") -> list[int]:
+def item_ids(ledger: Ledger, keys: Sequence[Any] | np.ndarray, what: str = "ids") -> list[int]:
     """Item ids of items named by id (int) or registered path (str); unknown ones raise."""
-    checked = [check_item_key(key, what) for key in keys]
-    paths = sorted({k for k in checked if isinstance(k, str)})
-    numbers = sorted({k for k in checked if isinstance(k, int)})
-    by_path, known = _by_path(ledger, paths), _known_ids(ledger, numbers)
-    found = [by_path.get(k) if isinstance(k, str) else (k if k in known else None) for k in checked]
-    unknown = [key for key, item in zip(checked, found, strict=True) if item is None]
-    if unknown:
+    if isinstance(keys, np.ndarray) and keys.dtype.kind in "Uiu":  # one type: nothing to check
+        checked: list[Any] = keys.tolist()
+    else:
+        checked = [check_item_key(key, what) for key in keys]
+    paths = [k for k in checked if isinstance(k, str)]
+    by_path = _by_path(ledger, paths)
+    if len(paths) == len(checked):
+        found = list(map(by_path.get, checked))
+    else:
+        known = _known_ids(ledger, [k for k in checked if not isinstance(k, str)])
+        found = [by_path.get(k) if isinstance(k, str) else (k if k in known else None) for k in checked]
+    if None in found:
+        unknown = [key for key, item in zip(checked, found, strict=True) if item is None]
         raise ProjectError(
             f"{len(unknown)} {what} name no image of this project: {shown(unknown)}. "
             "Use the item ids or the paths as registered (activecv project export --items all)."
@@ -100,14 +107,17 @@ def item_ids(ledger: Ledger, keys: Sequence[Any], what: str = "ids") -> list[int
     return found  # type: ignore[return-value]
 
 
-def _pool_size(ledger: Ledger) -> int:
-    return int(ledger.execute("SELECT COALESCE(MAX(id), 0) FROM items").fetchone()[0])  # ids never reused
+def _many(ledger: Ledger, keys: Sequence[Any]) -> bool:
+    """Whether reading the whole index is cheaper than probing it key by key."""
+    size = ledger.execute("SELECT COALESCE(MAX(id), 0) FROM items").fetchone()[0]
+    return len(keys) > SCAN_SHARE * int(size)
 
 
 def _by_path(ledger: Ledger, paths: Sequence[str]) -> dict[str, int]:
-    if len(paths) > SCAN_SHARE * _pool_size(ledger):
-        wanted = set(paths)
-        return {p: i for p, i in ledger.execute("SELECT path, id FROM items") if p in wanted}
+    if not paths:
+        return {}
+    if _many(ledger, paths):
+        return dict(ledger.execute("SELECT path, id FROM items"))
     found: dict[str, int] = {}
     for batch in batches(paths):
         found.update(ledger.execute(f"SELECT path, id FROM items WHERE path IN ({marks(len(batch))})", batch))
@@ -115,11 +125,12 @@ def _by_path(ledger: Ledger, paths: Sequence[str]) -> dict[str, int]:
 
 
 def _known_ids(ledger: Ledger, numbers: Sequence[int]) -> set[int]:
+    if _many(ledger, numbers):
+        return {i for (i,) in ledger.execute("SELECT id FROM items")}
     known: set[int] = set()
     for batch in batches(numbers):
-        known.update(
-            i for (i,) in ledger.execute(f"SELECT id FROM items WHERE id IN ({marks(len(batch))})", batch)
-        )
+        found = ledger.execute(f"SELECT id FROM items WHERE id IN ({marks(len(batch))})", batch)
+        known.update(i for (i,) in found)
     return known
 
 

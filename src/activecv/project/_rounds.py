@@ -177,7 +177,7 @@ def _plan(ledger: Ledger, schema: labels.Schema, asked: RoundRequest, progress: 
         read = read_strategy_inputs(path, strategy, stream=scored and asked.candidates is None)
         file, inputs = read.file, read.inputs
         _check_class_columns(file, len(schema.classes))
-        item_ids = np.array(pool.item_ids(ledger, read.ids.tolist(), "ids in the predictions file"), np.int64)
+        item_ids = np.array(pool.item_ids(ledger, read.ids, "ids in the predictions file"), np.int64)
     excluded = np.isin(item_ids, _excluded(ledger))
     if excluded.all():
         raise PoolExhaustedError(
