@@ -38,7 +38,7 @@ def crosses_into_private(package: str, module: str) -> bool:
     for depth in range(2, len(parts) + 1):
         if parts[depth - 1].startswith("_") and not parts[depth - 1].startswith("__"):
             owner = ".".join(parts[: depth - 1])  # the package the private part belongs to
-            return owner != "activecv" and not package.startswith(owner)
+            return owner != "activecv" and package != owner and not package.startswith(owner + ".")
     return False
 
 
@@ -58,3 +58,4 @@ def test_the_rule_sees_a_private_import_across_packages() -> None:
     assert not crosses_into_private("activecv.project", "activecv.project._pool")
     assert not crosses_into_private("activecv.service", "activecv._errors")
     assert not crosses_into_private("activecv.service", "activecv.io.labelstudio")
+    assert crosses_into_private("activecv.iox", "activecv.io._predictions")  # a prefix is not a parent

@@ -37,3 +37,10 @@ def missing_extra(package: str, extra: str) -> MissingExtraError:
         f"{package} is required for this feature but is not installed. "
         f"Install it with: pip install 'activecv[{extra}]'"
     )
+
+
+def shown(values: object, limit: int = 5) -> str:
+    """The first ``limit`` of ``values`` for a message, and how many more there are."""
+    items = list(values)  # type: ignore[call-overload]
+    text = ", ".join(repr(v) for v in items[:limit])
+    return text + (f" and {len(items) - limit} more" if len(items) > limit else "")

@@ -33,3 +33,17 @@ def read_text(path: str | Path, what: str) -> str:
             f"{what} {str(path)!r} is not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start}); "
             "save it as UTF-8 (in Excel: 'CSV UTF-8')."
         ) from None
+
+
+def resolve_under(root: Path, relative: str) -> Path | None:
+    """``root / relative`` with links followed, or None when it leaves ``root``. A path the
+    system cannot use (a NUL, a lone surrogate, too long, a loop of links) is an InputError."""
+    try:
+        if "\0" in relative:
+            raise ValueError("embedded NUL character")
+        relative.encode("utf-8")
+        full = (root / relative).resolve()
+        full.exists()  # raises for a name too long, which resolve() lets through
+    except (ValueError, OSError, RuntimeError, UnicodeEncodeError) as exc:
+        raise InputError(f"path {relative[:200]!r} is not a usable file path ({exc}).") from None
+    return full if full.is_relative_to(root) else None

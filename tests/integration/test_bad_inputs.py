@@ -87,6 +87,13 @@ def choice(name: Any = "3", **extra: Any) -> dict[str, Any]:
     return {"id": 9, "completed_by": 1, "result": [result], **extra}
 
 
+# A rectangle with an original_width no integer holds (JSON's 1e400 is infinite).
+RECTANGLE = (
+    '{"id": 1, "result": [{"type": "rectanglelabels", "original_width": 1e400, "original_height": 16, '
+    '"value": {"x": 1, "y": 1, "width": 10, "height": 10, "rectanglelabels": ["3"]}}]}'
+)
+
+
 def declared_array(path: Path, n: int, shape: tuple[int, ...]) -> Path:
     """An .npz whose ``embeddings`` header declares ``shape`` with no data behind it (the cheap
     form of a decompression bomb: a small file that claims more than memory holds)."""
@@ -140,7 +147,7 @@ API: list[tuple[str, Call, str]] = [
     (
         "csv-float-id",
         lambda s: import_labels(s.project, s.file("l.csv", "id,label\n2.9,1\n"), "csv"),
-        r"line 2 of '.*l.csv': id must be an integer; got '2.9'",
+        r"line 2 of '.*l.csv': id must be an integer in \[0, 2\*\*63\); got '2.9'",
     ),
     (
         "csv-unknown-class",
@@ -320,14 +327,92 @@ API: list[tuple[str, Call, str]] = [
     (
         "lease-negative",
         lambda s: s.project.next("alice", 2, lease_seconds=-300),
-        r"the lease must last a positive, finite time; got -300 seconds",
+        r"the lease must last more than 0 and at most 3.1536e\+07 seconds \(a year\); got -300 seconds",
     ),
     (
         "lease-nan",
         lambda s: s.project.next("alice", 2, lease_seconds=float("nan")),
-        r"the lease must last a positive, finite time; got nan seconds",
+        r"the lease must last more than 0 .* got nan seconds",
     ),
-    ("next-zero", lambda s: s.project.next("alice", 0), r"n must be an integer >= 1; got 0"),
+    (
+        "lease-centuries",
+        lambda s: s.project.next("alice", 2, lease_seconds=1e12),
+        r"the lease must last more than 0 and at most .* got 1000000000000.0 seconds",
+    ),
+    ("next-zero", lambda s: s.project.next("alice", 0), r"n must be an integer in \[1, 10000\]; got 0"),
+    ("next-huge", lambda s: s.project.next("alice", 10**20), r"n must be an integer in \[1, 10000\]"),
+    (
+        "queue-limit-huge",
+        lambda s: s.project.queue(limit=10**20),
+        r"limit must be an integer in \[1, 10000\]",
+    ),
+    (
+        "queue-after-unknown",
+        lambda s: s.project.queue(after=999),
+        r"after must be the id of a queued image \(the last of a page\); got 999",
+    ),
+    ("item-ids-huge", lambda s: s.project.item_ids([10**20]), r"ids must be item ids in \[0, 2\*\*63\)"),
+    (
+        "item-ids-lone-surrogate",
+        lambda s: s.project.item_ids(["\ud800.png"]),
+        r"text '\\ud800.png' is not valid Unicode \(surrogates not allowed\)",
+    ),
+    (
+        "register-path-escaping",
+        lambda s: s.project.register_paths(["../outside.png"]),
+        r"image path '../outside.png' is outside the project's images root",
+    ),
+    (
+        "register-path-with-nul",
+        lambda s: s.project.register_paths(["a\0.png"]),
+        r"path 'a\\x00.png' is not a usable file path \(embedded NUL character\)",
+    ),
+    (
+        "manifest-row-without-path",
+        lambda s: Project.init(
+            s.tmp / "other",
+            task="classification",
+            classes=CLASSES,
+            manifest=s.file("m.csv", "path,size\n,3\n"),
+        ),
+        r"line 2 of '.*m.csv' has no path in column 1; got \['', '3'\]",
+    ),
+    (
+        "labelstudio-item-huge",
+        lambda s: import_labels(
+            s.project, s.export([task({"activecv_item": 10**30}, choice())]), "labelstudio"
+        ),
+        r"data.activecv_item must be an integer item id; got 10{30}",
+    ),
+    (
+        "labelstudio-rectangle-infinite-size",
+        lambda s: import_labels(
+            s.project,
+            s.file("export.json", '[{"data": {"image": "002.png"}, "annotations": [' + RECTANGLE + "]}]"),
+            "labelstudio",
+        ),
+        r"a rectangle in task 0 .* needs original_width and original_height as positive integers \(pixels\); "
+        r"got \(inf, 16\)",
+    ),
+    (
+        "labelstudio-rectangle-huge-number",
+        lambda s: import_labels(
+            s.project,
+            s.file(
+                "export.json",
+                '[{"data": {"image": "002.png"}, "annotations": ['
+                + RECTANGLE.replace("1e400", "16").replace('"x": 1', '"x": 1' + "0" * 400)
+                + "]}]",
+            ),
+            "labelstudio",
+        ),
+        r"a rectangle in task 0 .* needs x as a finite number \(percent\)",
+    ),
+    (
+        "csv-id-huge",
+        lambda s: import_labels(s.project, s.file("l.csv", f"id,label\n{10**30},1\n"), "csv"),
+        r"line 2 of '.*l.csv': id must be an integer in \[0, 2\*\*63\); got '1{1}0{30}'",
+    ),
     ("next-no-annotator", lambda s: s.project.next(" ", 1), r"annotator must be a non-empty name; got ' '"),
     # rounds and predictions files
     (
@@ -455,7 +540,7 @@ CLI: list[tuple[str, str, str]] = [
     (
         "next-negative-lease",
         "project next {project} --annotator bob --lease-minutes -5",
-        "the lease must last a positive, finite time; got -300.0 seconds",
+        "the lease must last more than 0 and at most 3.1536e+07 seconds (a year); got -300.0 seconds",
     ),
     (
         "round-float-ids",
@@ -695,7 +780,50 @@ SERVICE: list[tuple[str, str, str, dict[str, Any], int, str]] = [
         422,
         "limit: Input should be less than or equal",
     ),
-    ("queue-offset-negative", "GET", "/v1/queue?offset=-1", {}, 422, "offset: Input should be greater than"),
+    ("queue-after-negative", "GET", "/v1/queue?after=-1", {}, 422, "after: Input should be greater than"),
+    (
+        "queue-after-unknown",
+        "GET",
+        "/v1/queue?after=999",
+        {},
+        422,
+        "after must be the id of a queued image (the last of a page); got 999",
+    ),
+    (
+        "webhook-item-huge",
+        "POST",
+        "/webhook",
+        {"json": event({"activecv_item": 10**30})},
+        422,
+        "data.activecv_item must be an integer item id; got 1000000000000000000000000000000 (int)",
+    ),
+    (
+        "webhook-image-name-too-long",
+        "POST",
+        "/webhook",
+        {"json": event({"image": "/data/local-files/?d=" + "a" * 5000 + ".png"})},
+        422,
+        "is not a usable file path ([Errno 36] File name too long",
+    ),
+    (
+        "webhook-image-lone-surrogate",
+        "POST",
+        "/webhook",
+        {
+            "content": b'{"action": "ANNOTATION_CREATED", "task": {"data": {"image": "\\ud800.png"}}, '
+            b'"annotation": {}}'
+        },
+        422,
+        "is not a usable file path ('utf-8' codec can't encode character '\\ud800'",
+    ),
+    (
+        "predict-image-link-loop",
+        "POST",
+        "/predict",
+        {"json": {"tasks": [{"id": 7, "data": {"image": "/data/local-files/?d=loop/a.png"}}]}},
+        422,
+        "is not a usable file path (Symlink loop",
+    ),
     (
         "upload-not-an-image",
         "POST",
@@ -729,8 +857,11 @@ def test_the_service_answers_4xx_with_a_message(
     status: int,
     message: str,
 ) -> None:
+    (setup.pool / "loop").symlink_to(setup.pool / "loop")  # a link to itself: resolving it loops
     before = snapshot(setup)
     headers = {**AUTH, **request_.pop("headers", {})}
+    if "content" in request_:
+        headers.setdefault("Content-Type", "application/json")
     response = client.request(method, path, headers=headers, **request_)
     assert response.status_code == status and message in response.json()["detail"], response.text
     assert snapshot(setup) == before
@@ -789,3 +920,48 @@ def test_ids_written_as_bytes_are_read_as_paths(setup: Setup) -> None:
     assert read_strategy_inputs(file, get_strategy("margin"), stream=False).ids.tolist()[0] == "010.png"
     selected = setup.project.round(file, "margin", 3)
     assert [row.path for row in selected] == ["010.png", "011.png", "012.png"]
+
+
+def test_a_path_registered_twice_in_other_spellings_is_one_item(setup: Setup) -> None:
+    report = setup.project.register_paths(["./002.png", "002.png", "sub/../003.png"])
+    assert (report.added, report.existing, report.repeated) == (0, 2, 1)
+    assert len(setup.project.items()) == 40
+
+
+def test_label_studio_annotations_without_an_id_are_each_stored(setup: Setup) -> None:
+    tasks = [
+        task({"activecv_item": 10 + k}, {"completed_by": 1, "result": choice()["result"]}) for k in range(2)
+    ]
+    report = import_labels(setup.project, setup.export(tasks), "labelstudio")
+    assert (report.added, report.unchanged) == (2, 0)
+
+
+def test_detection_results_name_images_by_exact_ids(tmp_path: Path) -> None:
+    pool = tmp_path / "pool"
+    write_digit_images(pool, 3)
+    project = Project.init(tmp_path / "p", task="detection", classes=["digit"], images=pool)
+    results = tmp_path / "results.json"
+    for image_id in (True, 2.0):
+        record = {"image_id": image_id, "category_id": 1, "bbox": [1, 1, 4, 4], "score": 0.9}
+        results.write_text(json.dumps([record]))
+        with pytest.raises(
+            ValueError, match=rf"names image_id {image_id!r}, which is not an image of the pool"
+        ):
+            project.round(results, "detection_entropy", 1)
+    assert project.rounds() == []
+
+
+def test_a_glob_has_its_folder_as_the_root(tmp_path: Path) -> None:
+    write_digit_images(tmp_path / "data" / "imgs", 2)
+    project = Project.init(
+        tmp_path / "p", task="classification", classes=["a", "b"], images=f"{tmp_path}/data/imgs/*.png"
+    )
+    assert project.root == tmp_path / "data" / "imgs" and project.items()[0].path == "000.png"
+
+
+def test_a_webhook_annotation_without_a_label_is_reported_skipped(setup: Setup, client: TestClient) -> None:
+    empty = {"id": 3, "completed_by": 1, "result": []}
+    response = client.post("/webhook", json=event({"activecv_item": 5}, empty), headers=AUTH)
+    assert response.json() == {"status": "skipped", "reason": "the annotation carries no label"}
+    stored = client.post("/webhook", json=event({"activecv_path": "005.png"}), headers=AUTH)
+    assert stored.json()["status"] == "stored" and stored.json()["item"] == "005.png"

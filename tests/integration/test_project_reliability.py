@@ -216,3 +216,17 @@ def test_threads_sharing_one_project_lose_nothing(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "p" / "ledger.sqlite") as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     project.close()
+
+
+def test_the_connections_of_ended_threads_are_closed(tmp_path: Path) -> None:
+    """A worker pool ends idle threads and starts new ones: their connections must not pile up."""
+    (tmp_path / "list.csv").write_text("path\ns3://b/1.jpg\n")
+    project = Project.init(
+        tmp_path / "p", task="classification", classes=["a", "b"], manifest=tmp_path / "list.csv"
+    )
+    for _ in range(50):
+        thread = threading.Thread(target=project.status)
+        thread.start()
+        thread.join()
+    assert len(project._ledger._connections) <= 2  # this thread's, and the last one's
+    project.close()

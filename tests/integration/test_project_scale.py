@@ -95,6 +95,7 @@ OPERATIONS: dict[str, Operation] = {
     "path of an id": lambda p, f, k: p.item_ids([7 + k]),
     "next (lease)": lambda p, f, k: p.next(f"annotator{k}", 10),
     "queue": lambda p, f, k: p.queue(limit=100),
+    "queue, a later page": lambda p, f, k: p.queue(limit=10, after=p.queue(limit=40)[-1].id),
     "history of one item": lambda p, f, k: p.history("local0.png"),
 }
 

@@ -52,17 +52,19 @@ def config(max_examples: int) -> Any:
             "headers": AUTH,
             "generation": {"max-examples": max_examples, "database": "none", "deterministic": True},
             "seed": 1,
+            # Valid by the schema yet naming what the service does not have, so a 422: a task's
+            # image that does not exist, a queue cursor (`after`) that is no queued image.
             "operations": [
                 {
-                    # A task valid by the schema may name an image the service does not have: 422.
-                    "include-path": "/predict",
-                    "include-method": "POST",
+                    "include-path": path,
+                    "include-method": method,
                     "checks": {
                         "positive_data_acceptance": {
                             "expected-statuses": ["2xx", "401", "403", "404", "409", "422", "429", "5xx"]
                         }
                     },
                 }
+                for method, path in (("POST", "/predict"), ("GET", "/v1/queue"))
             ],
         }
     )

@@ -96,7 +96,7 @@ def test_choices_and_annotator_email(tmp_path: Path) -> None:
                     "annotations": [{"result": [{"type": "rectanglelabels", "value": {"x": 1}}]}],
                 }
             ],
-            r"a rectangle in task 0 .* lacks 'original_width'",
+            r"a rectangle in task 0 .* needs original_width and original_height as positive integers",
         ),
         (
             [{"data": {"image": "a", "activecv_project": p}, "annotations": []} for p in ("p1", "p2")],

@@ -423,7 +423,7 @@ def test_expired_leases_return_to_the_queue(tmp_path: Path, digit_pool: Any) -> 
     assert [item.id for item in project.next("alice", 2, lease_seconds=0.001)] == selected
     time.sleep(0.01)  # the lease has expired
     assert [item.id for item in project.next("bob", 2)] == selected
-    with pytest.raises(InputError, match=r"n must be an integer >= 1; got 0"):
+    with pytest.raises(InputError, match=r"n must be an integer in \[1, 10000\]; got 0"):
         project.next("bob", 0)
 
 
@@ -548,6 +548,35 @@ def test_a_first_release_ledger_migrates_with_its_data(
     assert project.queue() == []  # the table version 2 added
     assert [lease.id for lease in project.next("bob", 5)] == [2]  # item 1 is labeled: not open work
     assert project.status().rounds == [RoundProgress(round=1, strategy="entropy", selected=2, labeled=1)]
+
+
+def test_a_release_2_queue_migrates_with_its_labeled_images_closed(
+    tmp_path: Path, digit_pool: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pool, _ = digit_pool
+    with monkeypatch.context() as second_release:
+        second_release.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:2])
+        second_release.setattr(schema, "SCHEMA_VERSION", 2)
+        new_project(tmp_path, pool).close()
+    with sqlite3.connect(tmp_path / "project" / "ledger.sqlite") as conn:  # written as release 2 did
+        conn.execute("INSERT INTO annotations VALUES (1, 1, 'ann', 'csv', NULL, 'f', '2026-01-01')")
+        conn.executemany(
+            "INSERT INTO queue VALUES (?, 'entropy', 1.0, 'v1', ?)", [(1, "2026-01-01"), (2, "2026-01-02")]
+        )
+    project = Project(tmp_path / "project")
+    assert [q.id for q in project.queue()] == [2]  # item 1 is labeled: no longer open work
+    assert [q.id for q in project.queue(include_labeled=True)] == [1, 2]
+
+
+def test_the_queue_is_read_page_by_page(tmp_path: Path, digit_pool: Any) -> None:
+    pool, _ = digit_pool
+    project = new_project(tmp_path, pool)
+    ids = [project.enqueue(f"image {k}".encode(), ".png", (4, 4), "entropy", float(k), "m") for k in range(7)]
+    pages, after = [], None
+    while page := project.queue(limit=3, after=after):
+        pages.append([q.id for q in page])
+        after = page[-1].id
+    assert pages == [ids[:3], ids[3:6], ids[6:]]
 
 
 def test_flagged_images_are_stored_once_by_content(tmp_path: Path, digit_pool: Any) -> None:

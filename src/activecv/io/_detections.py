@@ -76,7 +76,8 @@ def load_coco_detections(
                 f"got {record!r}."
             )
         image_id, category_id = record["image_id"], record["category_id"]
-        if isinstance(image_id, (list, dict)) or image_id not in per_image:
+        # An exact type: 2.0 and True equal the ids 2 and 1, but name no image.
+        if type(image_id) not in (int, str) or image_id not in per_image:
             raise InputError(
                 f"detection {k} of {str(results)!r} names image_id {image_id!r}, which is not an "
                 "image of the pool."

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,9 +44,13 @@ def read_coco_annotations(path: str | Path, annotator: str = "coco") -> Annotati
             box = None
             if record.get("bbox") is not None:
                 x, y, w, h = (float(v) for v in record["bbox"])
+                if not all(math.isfinite(v) for v in (x, y, w, h)):
+                    raise InputError(f"annotation {a} of {where!r} has a bbox that is not finite numbers.")
                 box = (x, y, x + w, y + h)
             labels[record["image_id"]].append(Label(names[record["category_id"]], box))
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
+        if isinstance(exc, InputError):
+            raise
         raise InputError(f"{where!r} is not a valid COCO dataset: missing or malformed {exc}.") from None
     project = (
         dataset.get("info", {}).get("activecv_project") if isinstance(dataset.get("info"), dict) else None
@@ -85,12 +90,11 @@ def read_label_csv(path: str | Path, annotator: str = "csv") -> AnnotationFile:
             )
         item: int | str = row[key]
         if key == "id":
-            try:
-                item = int(row[key])
-            except ValueError:
+            if not row[key].strip().isdigit() or int(row[key]) >= 2**63:
                 raise InputError(
-                    f"line {r} of {str(path)!r}: id must be an integer; got {row[key]!r}."
-                ) from None
+                    f"line {r} of {str(path)!r}: id must be an integer in [0, 2**63); got {row[key]!r}."
+                )
+            item = int(row[key])
         box = None
         if has_boxes:
             try:

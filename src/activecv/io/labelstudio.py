@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, quote, unquote, urlparse
 from xml.sax.saxutils import quoteattr
 
 from activecv._errors import InputError
+from activecv._files import resolve_under
 from activecv.io._annotations import Annotation, AnnotationFile, Box, Label, read_json
 
 FROM_NAME = "label"
@@ -113,8 +114,11 @@ def task_image(reference: Any, root: Path | None) -> Path:
         )
     if "\0" in relative:
         raise TaskImageError(f"image {reference!r} holds a NUL character; refused.")
-    file = (root / relative).resolve()
-    if not file.is_relative_to(root):
+    try:
+        file = resolve_under(root, relative)
+    except InputError as exc:
+        raise TaskImageError(f"image {reference[:200]!r}: {exc}") from None
+    if file is None:
         raise TaskImageError(f"image {reference!r} is outside the images root; refused.")
     if not file.is_file():
         raise TaskImageError(f"image {reference!r} does not exist under the images root.")
@@ -260,7 +264,7 @@ def task_item(data: dict[str, Any], where: str) -> int | str:
     or ``image`` (a path as registered)."""
     if "activecv_item" in data:
         item = data["activecv_item"]
-        if isinstance(item, bool) or not isinstance(item, int):
+        if isinstance(item, bool) or not isinstance(item, int) or not 0 <= item < 2**63:
             raise InputError(
                 f"{where}: data.activecv_item must be an integer item id; "
                 f"got {item!r} ({type(item).__name__})."
@@ -281,19 +285,18 @@ def annotation_of(item: int | str, annotation: Any, where: str) -> Annotation | 
     if annotation.get("was_cancelled"):
         return None
     labels, size = _labels(annotation.get("result", []), where)
-    return Annotation(
-        item=item,
-        labels=labels,
-        annotator=_annotator(annotation.get("completed_by")),
-        source_key=f"{annotation.get('id')}@{annotation.get('updated_at', '')}",
-        image_size=size,
-    )
+    # Without the tool's id an annotation cannot be recognised again: every one is new.
+    known = annotation.get("id")
+    key = None if known is None else f"{known}@{annotation.get('updated_at', '')}"
+    return Annotation(item, labels, _annotator(annotation.get("completed_by")), key, size)
 
 
 def _annotator(completed_by: Any) -> str:
     if isinstance(completed_by, dict):
-        return str(completed_by.get("email") or completed_by.get("id"))
-    return f"labelstudio-user-{completed_by}"
+        completed_by = completed_by.get("email") or completed_by.get("id")
+        if isinstance(completed_by, str):
+            return completed_by
+    return f"labelstudio-user-{'unknown' if completed_by is None else completed_by}"
 
 
 def _labels(results: Any, where: str) -> tuple[tuple[Label, ...], tuple[int, int] | None]:
@@ -309,14 +312,8 @@ def _labels(results: Any, where: str) -> tuple[tuple[Label, ...], tuple[int, int
         if kind == "choices":
             labels.extend(Label(name) for name in _names(value, "choices", where))
         elif kind == "rectanglelabels":
-            try:
-                size = (int(result["original_width"]), int(result["original_height"]))
-                box = _pixel_box(value, *size)
-            except (KeyError, TypeError, ValueError) as exc:
-                raise InputError(
-                    f"a rectangle in {where} lacks {exc}: rectangles need x, y, width, height in "
-                    "percent and original_width/original_height."
-                ) from None
+            size = _image_size(result, where)
+            box = _pixel_box(value, *size, where)
             labels.extend(Label(name, box) for name in _names(value, "rectanglelabels", where))
         else:
             raise InputError(
@@ -332,14 +329,34 @@ def _names(value: dict[str, Any], key: str, where: str) -> list[str]:
     return names
 
 
-def _pixel_box(value: dict[str, Any], width: int, height: int) -> Box:
+def _image_size(result: dict[str, Any], where: str) -> tuple[int, int]:
+    """``original_width`` and ``original_height``: the size the percentages refer to."""
+    size = (result.get("original_width"), result.get("original_height"))
+    if not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v < 2**31 for v in size):
+        raise InputError(
+            f"a rectangle in {where} needs original_width and original_height as positive integers "
+            f"(pixels); got {size}."
+        )
+    return size  # type: ignore[return-value]
+
+
+def _number(value: dict[str, Any], key: str, where: str, default: float | None = None) -> float:
+    raw = value.get(key, default)
+    try:
+        number = float(raw) if isinstance(raw, (int, float)) and not isinstance(raw, bool) else math.nan
+    except OverflowError:  # an integer with hundreds of digits
+        number = math.inf
+    if not math.isfinite(number):
+        raise InputError(f"a rectangle in {where} needs {key} as a finite number (percent); got {raw!r}.")
+    return number
+
+
+def _pixel_box(value: dict[str, Any], width: int, height: int, where: str) -> Box:
     """Percent ``x, y, width, height`` (rotated by ``rotation`` degrees about the top-left
     corner, as Label Studio draws it) to the pixel xyxy box that holds it."""
-    x, y = float(value["x"]) * width / 100, float(value["y"]) * height / 100
-    w, h = float(value["width"]) * width / 100, float(value["height"]) * height / 100
-    angle = math.radians(float(value.get("rotation", 0.0)))
-    if not all(math.isfinite(v) for v in (x, y, w, h, angle)):
-        raise ValueError("finite numbers")
+    x, y = _number(value, "x", where) * width / 100, _number(value, "y", where) * height / 100
+    w, h = _number(value, "width", where) * width / 100, _number(value, "height", where) * height / 100
+    angle = math.radians(_number(value, "rotation", where, 0.0))
     cos, sin = math.cos(angle), math.sin(angle)
     corners = [
         (x + dx * cos - dy * sin, y + dx * sin + dy * cos) for dx, dy in ((0, 0), (w, 0), (w, h), (0, h))

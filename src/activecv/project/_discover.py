@@ -6,12 +6,13 @@ import csv
 import glob
 import io
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from activecv._errors import InputError, missing_extra
-from activecv._files import IMAGE_SUFFIXES, file_sha256, read_text
+from activecv._files import IMAGE_SUFFIXES, file_sha256, read_text, resolve_under
 
 _URI = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 _GLOB = re.compile(r"[*?\[]")
@@ -35,8 +36,10 @@ def is_uri(path: str) -> bool:
 def find_images(images: str | Path) -> tuple[Path, list[str]]:
     """The root and the image paths under it (sorted, relative) of a folder or a glob pattern."""
     text = str(images)
-    if _GLOB.search(text):
-        root = Path(text[: _GLOB.search(text).start()]).parent  # type: ignore[union-attr]
+    wildcard = _GLOB.search(text)
+    if wildcard:
+        prefix = text[: wildcard.start()]  # "pool/" is the root of "pool/*.png"; "pool/a" of "pool/a*.png"
+        root = Path(prefix) if prefix.endswith(("/", os.sep)) else Path(prefix).parent
         found = [Path(p) for p in glob.glob(text, recursive=True)]
     else:
         root = Path(text)
@@ -52,11 +55,11 @@ def find_images(images: str | Path) -> tuple[Path, list[str]]:
 
 def _inside(file: Path, root: Path) -> str:
     """The path of ``file`` relative to ``root``; a link is followed and must stay inside."""
-    target = file.resolve()
-    if not target.is_relative_to(root):
+    target = resolve_under(root, str(file.absolute()))  # root / an absolute path is that path
+    if target is None:
         raise InputError(
-            f"{str(file)!r} is a link to {str(target)!r}, outside the images root {str(root)!r}; a "
-            "project reads images only under its root. Copy the file into the root, or register a "
+            f"{str(file)!r} is a link to {str(file.resolve())!r}, outside the images root {str(root)!r}; "
+            "a project reads images only under its root. Copy the file into the root, or register a "
             "folder that holds both."
         )
     return target.relative_to(root).as_posix()
@@ -88,10 +91,7 @@ def read_manifest(manifest: str | Path, root: str | Path | None = None) -> tuple
                         f"line {n} of {str(manifest)!r} must be a JSON object with 'path'."
                     ) from None
     else:
-        rows = list(csv.reader(io.StringIO(text, newline="")))
-        column = rows[0].index("path") if rows and "path" in rows[0] else 0
-        start = 1 if rows and rows[0][column] == "path" else 0
-        entries = [row[column] for row in rows[start:] if row]
+        entries = _csv_paths(text, str(manifest))
     if not entries:
         raise InputError(f"--manifest {str(manifest)!r} lists no images.")
     return base.resolve(), [
@@ -99,13 +99,25 @@ def read_manifest(manifest: str | Path, root: str | Path | None = None) -> tuple
     ]
 
 
+def _csv_paths(text: str, where: str) -> list[str]:
+    """The ``path`` column of a CSV (else its first column); blank lines are skipped."""
+    rows = [(n, row) for n, row in enumerate(csv.reader(io.StringIO(text, newline="")), 1) if any(row)]
+    if not rows:
+        return []
+    header = rows[0][1]
+    column = header.index("path") if "path" in header else 0
+    entries = []
+    for n, row in rows[1:] if header[column] == "path" else rows:
+        if column >= len(row) or not row[column].strip():
+            raise InputError(f"line {n} of {where!r} has no path in column {column + 1}; got {row!r}.")
+        entries.append(row[column])
+    return entries
+
+
 def relative_path(path: str, root: Path) -> str:
     """``path`` as a POSIX path relative to ``root``; refuses one that leaves the root."""
-    try:
-        full = (root / path).resolve()
-    except (ValueError, OSError) as exc:  # a NUL byte, a path too long
-        raise InputError(f"image path {path!r} is not a usable file path ({exc}).") from None
-    if not full.is_relative_to(root):
+    full = resolve_under(root, path)
+    if full is None:
         raise InputError(
             f"image path {path!r} is outside the project's images root {str(root)!r}; "
             "list paths under the root, or pass a --root that contains them."
@@ -136,8 +148,8 @@ def describe(root: Path, paths: list[str]) -> list[ItemFile]:
             continue
         items.append(ItemFile(path, file_sha256(file), file.stat().st_size, width, height))
     if broken:
-        shown = ", ".join(broken[:5]) + (f" and {len(broken) - 5} more" if len(broken) > 5 else "")
         raise InputError(
-            f"{len(broken)} listed images cannot be registered: {shown}. Nothing was registered."
+            f"{len(broken)} listed images cannot be registered: {', '.join(broken[:5])}"
+            f"{f' and {len(broken) - 5} more' if len(broken) > 5 else ''}. Nothing was registered."
         )
     return items

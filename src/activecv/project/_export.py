@@ -15,7 +15,7 @@ from activecv.io import TaskItem, label_config, label_studio_tasks, write_select
 from activecv.io.labelstudio import local_files_url
 from activecv.project._discover import is_uri
 from activecv.project._project import Project
-from activecv.project._records import ProjectError
+from activecv.project._records import ProjectError, QueuedItem
 
 FORMATS = ("labelstudio", "csv", "coco")
 ITEM_SETS = ("selection", "queue", "labeled", "unlabeled", "all")
@@ -90,12 +90,20 @@ def _rows(project: Project, items: str, round_number: int | None) -> list[Export
             for r in project.selection(round_number)
         ]
     if items == "queue":  # most uncertain first, ranked like a round
-        queued = sorted(project.queue(limit=2**62), key=lambda q: (-q.value, q.id))
+        queued = sorted(_whole_queue(project), key=lambda q: (-q.value, q.id))
         return [
             ExportRow(q.id, q.path, q.width, q.height, None, rank, q.value, None, q.model_version)
             for rank, q in enumerate(queued, 1)
         ]
     return [ExportRow(i.id, i.path, i.width, i.height) for i in project.items(items)]
+
+
+def _whole_queue(project: Project) -> list[QueuedItem]:
+    """Every image of the queue not labeled yet, read page by page."""
+    rows: list[QueuedItem] = []
+    while page := project.queue(limit=10_000, after=rows[-1].id if rows else None):
+        rows += page
+    return rows
 
 
 def _write_label_studio(

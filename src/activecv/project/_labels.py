@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from activecv._errors import shown
 from activecv.io import Annotation, AnnotationFile, Label
 from activecv.project import _pool as pool
 from activecv.project._ledger import Ledger, batches, marks
@@ -138,7 +139,7 @@ def _resolve(ledger: Ledger, file: AnnotationFile) -> list[list[int]]:
     if unknown:
         raise ProjectError(
             f"{len(unknown)} images in the label folder are not in this project (matched by content, "
-            f"SHA-256): {pool.shown(unknown)}."
+            f"SHA-256): {shown(unknown)}."
         )
     return [by_hash[str(a.item)] for a in file.annotations]
 
@@ -221,17 +222,18 @@ def labels(ledger: Ledger) -> dict[int, list[Label]]:
 
 def history(ledger: Ledger, item_id: int) -> list[HistoryEntry]:
     """Every annotation of one item, oldest first."""
-    entries: dict[int, HistoryEntry] = {}
+    heads: dict[int, tuple[str, str, str]] = {}
+    found: dict[int, list[Label]] = defaultdict(list)
     for annotation_id, who, source, created, name, *box in ledger.execute(
         "SELECT a.id, a.annotator, a.source, a.created_at, c.name, l.x0, l.y0, l.x1, l.y1 "
         "FROM annotations a LEFT JOIN labels l ON l.annotation_id = a.id "
         "LEFT JOIN classes c ON c.id = l.class_id WHERE a.item_id = ? ORDER BY a.id, l.rowid",
         (item_id,),
     ):
-        entry = entries.setdefault(annotation_id, HistoryEntry(who, source, created, []))
+        heads[annotation_id] = (who, source, created)
         if name is not None:
-            entry.labels.append(Label(name, None if box[0] is None else tuple(box)))
-    return list(entries.values())
+            found[annotation_id].append(Label(name, None if box[0] is None else tuple(box)))
+    return [HistoryEntry(*head, found[annotation_id]) for annotation_id, head in heads.items()]
 
 
 def class_balance(ledger: Ledger, classes: Sequence[str]) -> dict[str, int]:

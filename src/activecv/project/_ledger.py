@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,21 +24,17 @@ T = TypeVar("T")
 
 class Ledger:
     """An open ledger: each thread that uses it gets its own connection (SQLite connections
-    must not be shared across threads), all closed by :meth:`close`."""
+    must not be shared across threads); the connections of threads that ended are closed when
+    a new one opens, and all by :meth:`close`."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
+        self._connections: list[tuple[threading.Thread, sqlite3.Connection]] = []
         self._lock = threading.Lock()
         try:
-            migrate(self.conn, str(path))
-            self.meta: dict[str, str] = dict(self.conn.execute("SELECT key, value FROM meta"))
-        except sqlite3.DatabaseError as exc:
-            self.close()
-            if is_damage(exc):
-                raise damaged(path, exc) from None
-            raise
+            self._guarded(migrate, self.conn, str(path))
+            self.meta: dict[str, str] = dict(self.execute("SELECT key, value FROM meta"))
         except BaseException:
             self.close()
             raise
@@ -48,35 +44,75 @@ class Ledger:
         """This thread's connection, opened on first use."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = connect(self.path)
+            conn = self._guarded(connect, self.path)
             self._local.conn = conn
-            with self._lock:
-                self._connections.append(conn)
+            with self._lock:  # a worker pool ends idle threads: their connections go with them
+                for thread, old in self._connections:
+                    if not thread.is_alive():
+                        old.close()
+                self._connections = [(t, c) for t, c in self._connections if t.is_alive()]
+                self._connections.append((threading.current_thread(), conn))
         return conn
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
-        try:
-            return self.conn.execute(sql, params)
-        except sqlite3.DatabaseError as exc:
-            raise damaged(self.path, exc) if is_damage(exc) else exc from None
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Rows:
+        """Rows of one statement, read lazily; damage found while reading them is reported."""
+        return Rows(self, self._guarded(self.conn.execute, sql, params))
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """One transaction on this thread's connection: committed whole or rolled back."""
+        with self._errors(), transaction(self.conn, "BEGIN IMMEDIATE") as conn:
+            yield conn
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads that see one state of the ledger, however many statements they take."""
+        with self._errors(), transaction(self.conn, "BEGIN"):
+            yield
+
+    def _guarded(self, call: Callable[..., T], *args: Any) -> T:
+        with self._errors():
+            return call(*args)
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """SQLite's failures on what the caller gave, or on a damaged file, as ProjectErrors."""
         try:
-            with transaction(self.conn) as conn:
-                yield conn
+            yield
         except sqlite3.DatabaseError as exc:
             if is_damage(exc):
                 raise damaged(self.path, exc) from None
             raise
+        except OverflowError:
+            raise ProjectError("a number is too large for the ledger (integers have 64 bits).") from None
+        except UnicodeEncodeError as exc:
+            raise ProjectError(
+                f"text {exc.object[:80]!r} is not valid Unicode ({exc.reason}); the ledger holds UTF-8 text."
+            ) from None
 
     def close(self) -> None:
         with self._lock:
-            for conn in self._connections:
+            for _, conn in self._connections:
                 conn.close()
             self._connections.clear()
         self._local = threading.local()
+
+
+class Rows:
+    """A cursor's rows, iterated under the ledger's error checks."""
+
+    def __init__(self, ledger: Ledger, cursor: sqlite3.Cursor) -> None:
+        self._ledger, self._cursor = ledger, cursor
+
+    def __iter__(self) -> Iterator[Any]:
+        with self._ledger._errors():
+            yield from self._cursor
+
+    def fetchone(self) -> Any:
+        return self._ledger._guarded(self._cursor.fetchone)
+
+    def fetchall(self) -> list[Any]:
+        return self._ledger._guarded(self._cursor.fetchall)
 
 
 def is_damage(exc: sqlite3.DatabaseError) -> bool:
@@ -103,14 +139,31 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 @contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    conn.execute("BEGIN IMMEDIATE")
+def transaction(conn: sqlite3.Connection, begin: str = "BEGIN IMMEDIATE") -> Iterator[sqlite3.Connection]:
+    """``begin`` ... COMMIT; on any failure, COMMIT's own included, a rollback if SQLite has not
+    already rolled back, so the connection is never left inside a transaction."""
+    conn.execute(begin)
     try:
         yield conn
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
+
+
+def check_same_project(
+    conn: sqlite3.Connection, directory: Path, task: str, classes: list[str], root: Path
+) -> None:
+    """Refuses an init into a ledger that holds another project."""
+    meta = dict(conn.execute("SELECT key, value FROM meta"))
+    known = [name for (name,) in conn.execute("SELECT name FROM classes ORDER BY id")]
+    if task != meta["task"] or classes != known or str(root) != meta["root"]:
+        raise ProjectError(
+            f"{str(directory)!r} already holds a project with task {meta['task']!r}, classes "
+            f"{known} and images root {meta['root']!r}; got task {task!r}, classes "
+            f"{classes} and root {str(root)!r}."
+        )
 
 
 def batches(values: Sequence[T], size: int = BATCH) -> Iterator[Sequence[T]]:

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from activecv._errors import shown
+from activecv._files import resolve_under
 from activecv.project._discover import ItemFile, is_uri
 from activecv.project._ledger import Ledger, batches, marks
 from activecv.project._records import Item, ProjectError, RegisterReport
@@ -21,13 +23,13 @@ from activecv.project._records import Item, ProjectError, RegisterReport
 SCAN_SHARE = 0.25
 
 
+def iso(moment: datetime) -> str:
+    """The one timestamp format of the ledger: UTC, milliseconds (sorts as it compares)."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+
+
 def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
-def shown(values: Sequence[Any], limit: int = 5) -> str:
-    text = ", ".join(repr(v) for v in values[:limit])
-    return text + (f" and {len(values) - limit} more" if len(values) > limit else "")
+    return iso(datetime.now(timezone.utc))
 
 
 def register(conn: sqlite3.Connection, files: Sequence[ItemFile]) -> RegisterReport:
@@ -82,6 +84,8 @@ def check_item_key(key: Any, what: str) -> int | str:
             f"{what} must be item ids (integers) or registered paths (strings); got {key!r} "
             f"({type(key).__name__})."
         )
+    if isinstance(key, int) and not 0 <= key < 2**63:
+        raise ProjectError(f"{what} must be item ids in [0, 2**63); got {key}.")
     return key
 
 
@@ -145,6 +149,10 @@ def ids_by_content(ledger: Ledger, digests: Sequence[str]) -> dict[str, list[int
     return dict(found)
 
 
+def count(ledger: Ledger) -> int:
+    return int(ledger.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+
+
 def size(ledger: Ledger, item_id: int) -> tuple[int | None, int | None]:
     width, height = ledger.execute("SELECT width, height FROM items WHERE id = ?", (item_id,)).fetchone()
     return width, height
@@ -171,10 +179,7 @@ def local_path(root: Path, path: str) -> Path:
     """The file of a registered path; refuses one that leaves the images root."""
     if is_uri(path):
         raise ProjectError(f"{path!r} is a URI, not a file under the images root.")
-    try:
-        full = (root / path).resolve()
-    except (ValueError, OSError) as exc:
-        raise ProjectError(f"item path {path!r} is not a usable file path ({exc}).") from None
-    if not full.is_relative_to(root):
+    full = resolve_under(root, path)
+    if full is None:
         raise ProjectError(f"item path {path!r} escapes the project's images root {str(root)!r}.")
     return full

@@ -14,8 +14,8 @@ from activecv.project import _labels as labels
 from activecv.project import _pool as pool
 from activecv.project import _rounds as rounds
 from activecv.project import _work as work
-from activecv.project._discover import ItemFile, describe, find_images, read_manifest, unique
-from activecv.project._ledger import LEDGER, Ledger
+from activecv.project._discover import describe, find_images, is_uri, read_manifest, relative_path, unique
+from activecv.project._ledger import LEDGER, Ledger, check_same_project
 from activecv.project._records import (
     HistoryEntry,
     ImportReport,
@@ -25,7 +25,6 @@ from activecv.project._records import (
     ProjectStatus,
     QueuedItem,
     RegisterReport,
-    RoundProgress,
     RoundRecord,
     SelectedItem,
 )
@@ -116,7 +115,7 @@ class Project:
                     }
                     conn.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
                     conn.executemany("INSERT INTO classes (name) VALUES (?)", [(c,) for c in names])
-                _check_same(conn, directory, task, names, base)
+                check_same_project(conn, directory, task, names, base)
                 report = pool.register(conn, files)
         finally:
             ledger.close()
@@ -135,14 +134,14 @@ class Project:
 
     # ---- the pool ------------------------------------------------------------------------
 
-    def register(self, files: Sequence[ItemFile]) -> RegisterReport:
-        """Add images to the pool; paths already there are left as they are (idempotent)."""
-        with self._ledger.write() as conn:
-            return pool.register(conn, files)
-
     def register_paths(self, paths: Sequence[str]) -> RegisterReport:
-        """Hash, measure and register image files given by their paths under the images root."""
-        return self.register(describe(self.root, list(paths)))
+        """Hash, measure and register image files given by their paths under the images root
+        (or URIs); a path already registered is left as it is (idempotent)."""
+        checked, repeated = unique([p if is_uri(p) else relative_path(p, self.root) for p in paths])
+        files = describe(self.root, checked)
+        with self._ledger.write() as conn:
+            report = pool.register(conn, files)
+        return dataclasses.replace(report, repeated=report.repeated + repeated)
 
     def item_ids(self, keys: Sequence[int | str], what: str = "ids") -> list[int]:
         """Item ids of items named by id (int) or registered path (str); unknown ones raise."""
@@ -236,40 +235,25 @@ class Project:
         images root, register it and put it in the annotation queue; returns its item id."""
         return work.enqueue(self._ledger, self.root, data, suffix, size, metric, value, model_version)
 
-    def queue(self, limit: int = 100, offset: int = 0, include_labeled: bool = False) -> list[QueuedItem]:
-        """Images the prediction service flagged, oldest first (unlabeled ones unless asked)."""
-        return work.queue(self._ledger, limit, offset, include_labeled)
+    def queue(
+        self, limit: int = 100, after: int | None = None, include_labeled: bool = False
+    ) -> list[QueuedItem]:
+        """Images the prediction service flagged, oldest first (unlabeled ones unless asked);
+        the next page starts ``after`` the last item id of this one."""
+        return work.queue(self._ledger, limit, after, include_labeled)
 
     def status(self) -> ProjectStatus:
         """Counts: items, labeled, per round (selected, labeled), class balance, pending leases."""
         ledger = self._ledger
-        labeled = labels.labeled_count(ledger)
-        total = int(ledger.execute("SELECT COUNT(*) FROM items").fetchone()[0])
-        per_round = [
-            RoundProgress(number, strategy, selected, selected - still_open)
-            for number, strategy, selected, still_open in ledger.execute(
-                "SELECT r.id, r.strategy, COUNT(s.item_id), COALESCE(SUM(s.open), 0) FROM rounds r "
-                "LEFT JOIN selections s ON s.round_id = r.id GROUP BY r.id ORDER BY r.id"
+        with ledger.snapshot():  # one state of the ledger, whatever writes meanwhile
+            total, labeled = pool.count(ledger), labels.labeled_count(ledger)
+            return ProjectStatus(
+                self.id,
+                self.task,
+                total,
+                labeled,
+                total - labeled,
+                rounds.progress(ledger),
+                labels.class_balance(ledger, self.classes),
+                work.leases_by_annotator(ledger),
             )
-        ]
-        return ProjectStatus(
-            self.id,
-            self.task,
-            total,
-            labeled,
-            total - labeled,
-            per_round,
-            labels.class_balance(ledger, self.classes),
-            work.leases_by_annotator(ledger),
-        )
-
-
-def _check_same(conn: Any, directory: Path, task: str, classes: list[str], root: Path) -> None:
-    meta = dict(conn.execute("SELECT key, value FROM meta"))
-    known = [name for (name,) in conn.execute("SELECT name FROM classes ORDER BY id")]
-    if task != meta["task"] or classes != known or str(root) != meta["root"]:
-        raise ProjectError(
-            f"{str(directory)!r} already holds a project with task {meta['task']!r}, classes "
-            f"{known} and images root {meta['root']!r}; got task {task!r}, classes "
-            f"{classes} and root {str(root)!r}."
-        )

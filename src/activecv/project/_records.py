@@ -121,7 +121,7 @@ class ProjectStatus(Row):
 
 
 @dataclass(frozen=True)
-class RegisterReport:
+class RegisterReport(Row):
     """What registering images did: new items, ones already there, files whose content changed
     since they were registered (left as they were), groups of paths with the same content,
     and entries that named a file already listed (a repeated entry, or a link inside the root)."""
@@ -134,7 +134,7 @@ class RegisterReport:
 
 
 @dataclass(frozen=True)
-class ImportReport:
+class ImportReport(Row):
     """What an import did: items labeled for the first time, items relabeled (the earlier
     label kept as history), annotations already in the ledger, and annotations the file
     carried without a label (skipped or cancelled)."""

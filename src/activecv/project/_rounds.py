@@ -20,7 +20,7 @@ from activecv.io import PredictionsFile, load_coco_detections, read_strategy_inp
 from activecv.project import _labels as labels
 from activecv.project import _pool as pool
 from activecv.project._ledger import Ledger
-from activecv.project._records import ProjectError, RoundRecord, SelectedItem
+from activecv.project._records import ProjectError, RoundProgress, RoundRecord, SelectedItem
 from activecv.strategies import ScoreStrategy, Strategy, get_strategy
 from activecv.types import Detections, Selection
 
@@ -271,19 +271,14 @@ def last_round(ledger: Ledger) -> int | None:
 
 def selection(ledger: Ledger, round_number: int | None) -> list[SelectedItem]:
     """One round's selected items (default: the latest round), best first."""
-    last = last_round(ledger)
     if round_number is None:
-        if last is None:
+        round_number = last_round(ledger)
+        if round_number is None:
             raise ProjectError(
                 "this project has no round yet; create one with: activecv project round DIR ..."
             )
-        round_number = last
-    elif (
-        isinstance(round_number, bool)
-        or not isinstance(round_number, int)
-        or not 1 <= round_number <= (last or 0)
-    ):
-        raise ProjectError(f"round must be a round of this project (1..{last or 0}); got {round_number!r}.")
+    else:
+        round_number = _check_round(ledger, round_number)
     rows = ledger.execute(
         "SELECT s.rank, s.item_id, i.path, s.score, s.prediction, i.width, i.height FROM selections s "
         "JOIN items i ON i.id = s.item_id WHERE s.round_id = ? ORDER BY s.rank",
@@ -297,4 +292,23 @@ def selection(ledger: Ledger, round_number: int | None) -> list[SelectedItem]:
 
 def scores(ledger: Ledger, round_number: int) -> dict[int, float]:
     """Every score a round recorded, by item id."""
+    _check_round(ledger, round_number)
     return dict(ledger.execute("SELECT item_id, score FROM scores WHERE round_id = ?", (round_number,)))
+
+
+def progress(ledger: Ledger) -> list[RoundProgress]:
+    """Per round: how many images it selected and how many of those are labeled."""
+    return [
+        RoundProgress(number, strategy, selected, selected - still_open)
+        for number, strategy, selected, still_open in ledger.execute(
+            "SELECT r.id, r.strategy, COUNT(s.item_id), COALESCE(SUM(s.open), 0) FROM rounds r "
+            "LEFT JOIN selections s ON s.round_id = r.id GROUP BY r.id ORDER BY r.id"
+        )
+    ]
+
+
+def _check_round(ledger: Ledger, round_number: object) -> int:
+    last = last_round(ledger) or 0
+    if isinstance(round_number, bool) or not isinstance(round_number, int) or not 1 <= round_number <= last:
+        raise ProjectError(f"round must be a round of this project (1..{last}); got {round_number!r}.")
+    return round_number

@@ -19,7 +19,7 @@ from activecv.service._state import ServiceState, State
 
 ANNOTATION_EVENTS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED")
 
-# Every route takes a JSON body: 400 when it cannot be parsed, 413 past the body limit.
+# Every route takes a JSON body: 400 when it is not text, 422 when not JSON, 413 past the limit.
 router = APIRouter(dependencies=[Security(bearer), Security(basic)], responses=errors(400, 401, 413, 422))
 
 
@@ -91,15 +91,24 @@ def _store_annotation(state: ServiceState, event: WebhookEvent) -> dict[str, Any
     if task is None or annotation is None or not isinstance(task.get("data"), dict):
         raise HTTPException(422, "an annotation event needs 'task' (with 'data') and 'annotation' objects.")
     data, where = task["data"], f"task {task.get('id')}"
-    if "activecv_item" in data and data.get("activecv_project") in (None, project.id):
-        item = ls.task_item(data, where)
-    else:  # a task Label Studio made itself: known by its image
-        item = _item_of_image(project, ls.image_reference(data))
+    ours = ("activecv_item" in data or "activecv_path" in data) and data.get("activecv_project") in (
+        None,
+        project.id,
+    )
+    # A task activecv exported names its item; one Label Studio made itself is known by its image.
+    item = ls.task_item(data, where) if ours else _item_of_image(project, ls.image_reference(data))
     converted = ls.annotation_of(item, annotation, where)
     if converted is None:
-        return {"status": "skipped"}
+        return {"status": "skipped", "reason": "the annotation was cancelled"}
     report = project.import_annotations(AnnotationFile("labelstudio", [converted], None))
-    return {"status": "stored", "item": item, "added": report.added, "relabeled": report.relabeled}
+    if report.skipped:
+        return {"status": "skipped", "reason": "the annotation carries no label"}
+    return {
+        "status": "stored" if report.added + report.relabeled else "unchanged",
+        "item": item,
+        "added": report.added,
+        "relabeled": report.relabeled,
+    }
 
 
 def _item_of_image(project: Project, reference: Any) -> int:

@@ -88,12 +88,15 @@ async def predict(
 async def queue(
     state: State,
     limit: Annotated[int, Query(ge=1, le=10_000, description="items per page")] = 100,
-    offset: Annotated[int, Query(ge=0, le=2**63 - 1, description="items to skip")] = 0,
+    after: Annotated[
+        int | None, Query(ge=0, le=2**63 - 1, description="the `next` of the previous page")
+    ] = None,
 ) -> dict[str, Any]:
-    """Images flagged for annotation and not labeled yet, oldest first."""
+    """Images flagged for annotation and not labeled yet, oldest first, a page at a time:
+    ``next`` is the ``after`` of the following page (null on the last one)."""
     project = state.require_project()
-    rows = await run_in_threadpool(project.queue, limit, offset)
-    return {"items": [row.as_dict() for row in rows]}
+    rows = await run_in_threadpool(project.queue, limit, after)
+    return {"items": [row.as_dict() for row in rows], "next": rows[-1].id if len(rows) == limit else None}
 
 
 @protected.get("/v1/training")
