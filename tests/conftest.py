@@ -21,8 +21,12 @@ def make_pool(n: int = 60, c: int = 4, k: int = 6, d: int = 5, seed: int = 0) ->
         e = np.exp(z - z.max(axis=-1, keepdims=True))
         return e / e.sum(axis=-1, keepdims=True)
 
+    seg_logits = rng.normal(scale=2.0, size=(n, 1, c, 4, 5)) + logits[:, None, :, None, None]
+    seg_mc = softmax(np.moveaxis(seg_logits + rng.normal(size=(n, k, c, 4, 5)), 2, -1))
     return {
         "probs": softmax(logits),
+        "seg_probs": np.moveaxis(softmax(np.moveaxis(seg_logits[:, 0], 1, -1)), -1, 1),
+        "seg_mc_probs": np.moveaxis(seg_mc, -1, 2),
         "mc_probs": softmax(mc_logits),
         "embeddings": embeddings,
         "gradient_embeddings": rng.normal(size=(n, c * d)),

@@ -22,8 +22,9 @@ from activecv.strategies import (
     list_strategies,
     score,
     select,
+    select_regions,
 )
-from activecv.types import Detections, Selection
+from activecv.types import Detections, RegionSelection, Selection
 
 __version__ = "0.1.0"
 
@@ -35,6 +36,7 @@ __all__ = [
     "InputTypeError",
     "MissingExtraError",
     "PoolExhaustedError",
+    "RegionSelection",
     "Selection",
     "Strategy",
     "UnknownStrategyError",
@@ -43,4 +45,5 @@ __all__ = [
     "list_strategies",
     "score",
     "select",
+    "select_regions",
 ]

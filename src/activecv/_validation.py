@@ -31,7 +31,8 @@ def describe(value: Any) -> str:
 def as_array(value: Any, name: str, shape: str, ndim: int, kind: str = "float") -> np.ndarray:
     """``value`` as an ndarray of ``ndim`` dimensions holding numbers of ``kind``.
 
-    ``kind`` is "float" (any real dtype accepted, bool and int included) or "int".
+    ``kind`` is "float" (any real dtype accepted, bool and int included), "int", or "mask"
+    (booleans).
     Memory-mapped arrays stay memory-mapped: nothing is copied here.
     """
     if value is None or isinstance(value, (str, bytes, dict)):
@@ -40,9 +41,9 @@ def as_array(value: Any, name: str, shape: str, ndim: int, kind: str = "float") 
         arr = np.asarray(value)
     except ValueError as exc:  # ragged nested lists
         raise InputError(f"{name} must be a rectangular array of shape {shape}; {exc}") from None
-    allowed = "iu" if kind == "int" else "fiub"
+    allowed = {"int": "iu", "mask": "b"}.get(kind, "fiub")
     if arr.dtype.kind not in allowed:
-        expected = "integers" if kind == "int" else "real numbers"
+        expected = {"int": "integers", "mask": "booleans (True = not counted)"}.get(kind, "real numbers")
         raise InputTypeError(f"{name} must hold {expected}; got dtype {arr.dtype}.")
     if arr.ndim != ndim:
         hint = " For one image pass x[None, ...]." if arr.ndim == ndim - 1 else ""
@@ -95,6 +96,31 @@ def check_simplex(chunk: np.ndarray, name: str, offset: int = 0) -> None:
             f"{name} rows must sum to 1 (tolerance {SUM_TOL:g}); row {row} sums to "
             f"{float(sums[first]):.6g}. Pass logits= for raw outputs, or normalise with "
             "p / p.sum(axis=-1, keepdims=True)."
+        )
+
+
+def check_pixel_simplex(chunk: np.ndarray, name: str, offset: int = 0, axis: int = 1) -> None:
+    """Raise unless ``axis`` holds a probability vector at every pixel of every image (finite,
+    >= 0, summing to 1; float16 maps get the tolerance their precision allows)."""
+    check_finite(chunk, name, offset)
+    if chunk.size == 0:
+        return
+    negative = chunk < 0
+    if negative.any():
+        raise InputError(
+            f"{name} must be probabilities (>= 0); got {float(chunk.min()):.6g} (first negative in image "
+            f"{offset + _first_bad_row(negative)}). Pass seg_logits= if these are raw model outputs."
+        )
+    sums = chunk.sum(axis=axis, dtype=np.float64)
+    eps = float(np.finfo(chunk.dtype).eps) if chunk.dtype.kind == "f" else 0.0
+    tolerance = max(SUM_TOL, chunk.shape[axis] * eps)
+    off = np.abs(sums - 1.0) > tolerance
+    if off.any():
+        where = np.unravel_index(int(np.flatnonzero(off)[0]), off.shape)
+        raise InputError(
+            f"{name} must sum to 1 over the classes at every pixel (tolerance {tolerance:.2g}); image "
+            f"{offset + int(where[0])} sums to {float(sums[where]):.6g} at pixel (y={where[-2]}, "
+            f"x={where[-1]}). Pass seg_logits= for raw outputs."
         )
 
 

@@ -1,4 +1,5 @@
-"""Containers shared by every strategy (numpy only): a Selection, one image's Detections."""
+"""Containers shared by every strategy (numpy only): a Selection, a RegionSelection, one
+image's Detections."""
 
 from __future__ import annotations
 
@@ -51,6 +52,61 @@ class Selection:
 
     def __len__(self) -> int:
         return int(self.indices.shape[0])
+
+
+@dataclass(frozen=True)
+class RegionSelection:
+    """Regions of images to label, best first: region ``regions[j]`` of the region map of pool
+    image ``images[j]``, its score, its cost in clicks and the model's dominant class in it.
+
+    Attributes
+    ----------
+    images, regions : ndarray of int64, shape (M,)
+    scores, costs : ndarray of float64, shape (M,)
+    classes : ndarray of int64, shape (M,)
+        The class most pixels of the region are predicted as (its pre-annotation).
+    info : Mapping
+        ``budget``, ``clicks`` (spent), ``candidates`` (regions scored), the cost model.
+    """
+
+    images: np.ndarray
+    regions: np.ndarray
+    scores: np.ndarray
+    costs: np.ndarray
+    classes: np.ndarray
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        arrays = {
+            "images": np.array(self.images, dtype=np.int64),
+            "regions": np.array(self.regions, dtype=np.int64),
+            "scores": np.array(self.scores, dtype=np.float64),
+            "costs": np.array(self.costs, dtype=np.float64),
+            "classes": np.array(self.classes, dtype=np.int64),
+        }
+        if len({a.shape for a in arrays.values()}) != 1 or arrays["images"].ndim != 1:
+            raise ValueError(
+                f"RegionSelection fields must be 1-D of one length; got {[a.shape for a in arrays.values()]}."
+            )
+        for name, arr in arrays.items():
+            arr.flags.writeable = False
+            object.__setattr__(self, name, arr)
+        object.__setattr__(self, "info", MappingProxyType(dict(self.info)))
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    @property
+    def clicks(self) -> float:
+        """The cost of every selected region together."""
+        return float(self.costs.sum())
+
+    def by_image(self) -> dict[int, np.ndarray]:
+        """The selected region ids of each image, images in the order of their best region."""
+        out: dict[int, list[int]] = {}
+        for image, region in zip(self.images.tolist(), self.regions.tolist(), strict=True):
+            out.setdefault(image, []).append(region)
+        return {image: np.array(found, dtype=np.int64) for image, found in out.items()}
 
 
 def _field(value: Any, name: str, ndim: int, kind: str = "float") -> np.ndarray:

@@ -4,6 +4,7 @@ from activecv.strategies import (  # noqa: F401  (registration)
     _batch_strategies,
     _detection_strategies,
     _score_strategies,
+    _segmentation_strategies,
 )
 from activecv.strategies._api import draw_candidates, score, select
 from activecv.strategies._base import (
@@ -20,6 +21,8 @@ from activecv.strategies._bayesian import bald, mean_std, predictive_entropy, va
 from activecv.strategies._coreset import kcenter_greedy
 from activecv.strategies._detection import box_distributions, box_uncertainty, enms
 from activecv.strategies._ranking import top_k
+from activecv.strategies._regions import grid_regions, select_regions
+from activecv.strategies._segmentation import class_weights, pixel_bald, pixel_uncertainty
 from activecv.strategies._stochastic import stochastic_sample
 from activecv.strategies._uncertainty import (
     entropy,
@@ -38,21 +41,26 @@ __all__ = [
     "batchbald",
     "box_distributions",
     "box_uncertainty",
+    "class_weights",
     "draw_candidates",
     "enms",
     "entropy",
     "format_requirements",
     "get_strategy",
+    "grid_regions",
     "kcenter_greedy",
     "least_confidence",
     "list_strategies",
     "margin",
     "mean_std",
+    "pixel_bald",
+    "pixel_uncertainty",
     "predictive_entropy",
     "ratio",
     "resolve_strategy",
     "score",
     "select",
+    "select_regions",
     "softmax",
     "stochastic_sample",
     "top_k",

@@ -35,6 +35,10 @@ def select(
     cluster_ids: ArrayOrStream = None,
     predicted_loss: ArrayOrStream = None,
     detections: Any = None,
+    seg_probs: ArrayOrStream = None,
+    seg_logits: ArrayOrStream = None,
+    seg_mc_probs: ArrayOrStream = None,
+    ignore_mask: ArrayOrStream = None,
     labeled_class_counts: npt.ArrayLike | None = None,
 ) -> Selection:
     """Choose the ``budget`` items to label next.
@@ -74,8 +78,15 @@ def select(
         Output of a learning-loss module (``adapters.torch.predict_loss``).
     detections : sequence of Detections
         One per image (or an iterator of them): boxes, class probabilities, features.
+    seg_probs, seg_logits : (N, C, H, W)
+        Segmentation class maps (any float dtype, float16 included), or an iterator of
+        per-image (C, H, W) arrays, which may differ in H and W.
+    seg_mc_probs : (N, K, C, H, W)
+        K MC-dropout class maps per image.
+    ignore_mask : (N, H, W) bool
+        Pixels that do not count (True), e.g. padding or void.
     labeled_class_counts : (C,)
-        Ground-truth boxes per class in the labeled set (EBAL's minority classes).
+        Ground-truth boxes (detection) or pixels (segmentation) per class in the labeled set.
 
     Every input may be an array, a memory-mapped array, or (for score-based strategies)
     an iterator of row chunks; memory then stays O(chunk + budget).
@@ -104,6 +115,10 @@ def select(
             "cluster_ids": cluster_ids,
             "predicted_loss": predicted_loss,
             "detections": detections,
+            "seg_probs": seg_probs,
+            "seg_logits": seg_logits,
+            "seg_mc_probs": seg_mc_probs,
+            "ignore_mask": ignore_mask,
         },
         temperature,
         shared={"labeled_class_counts": labeled_class_counts},
@@ -191,6 +206,11 @@ def score(
     mc_log_probs: ArrayOrStream = None,
     predicted_loss: ArrayOrStream = None,
     detections: Any = None,
+    seg_probs: ArrayOrStream = None,
+    seg_logits: ArrayOrStream = None,
+    seg_mc_probs: ArrayOrStream = None,
+    ignore_mask: ArrayOrStream = None,
+    labeled_class_counts: npt.ArrayLike | None = None,
 ) -> np.ndarray:
     """Per-item scores of a score-based strategy, float64 (N,), higher = label first.
 
@@ -216,7 +236,12 @@ def score(
             "mc_log_probs": mc_log_probs,
             "predicted_loss": predicted_loss,
             "detections": detections,
+            "seg_probs": seg_probs,
+            "seg_logits": seg_logits,
+            "seg_mc_probs": seg_mc_probs,
+            "ignore_mask": ignore_mask,
         },
         temperature,
+        shared={"labeled_class_counts": labeled_class_counts},
     )
     return chosen.scores(pool, as_rng(rng))

@@ -102,23 +102,29 @@ class ScoreStrategy(Strategy):
         """Scores (rows,) of one chunk of validated float64 inputs; higher = label first."""
         raise NotImplementedError
 
+    def constants(self, pool: Pool) -> dict[str, np.ndarray]:
+        """Inputs about the whole pool each chunk's scores need too (none by default)."""
+        return {}
+
     def keys(self, scores: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Ranking keys of one chunk; the scores themselves unless the strategy samples."""
         return scores
 
     def scores(self, pool: Pool, rng: np.random.Generator) -> np.ndarray:
         """Scores of the whole pool, shape (N,)."""
-        names = self.inputs_needed(pool)
-        parts = [self.score_chunk(chunk, rows, rng) for _, rows, chunk in pool.iter_chunks(names)]
+        names, constants = self.inputs_needed(pool), self.constants(pool)
+        parts = [
+            self.score_chunk({**chunk, **constants}, rows, rng) for _, rows, chunk in pool.iter_chunks(names)
+        ]
         return np.concatenate(parts) if parts else np.empty(0)
 
     def select(self, pool: Pool, budget: int, ctx: Context) -> Selection:
-        names = self.inputs_needed(pool)
+        names, constants = self.inputs_needed(pool), self.constants(pool)
         random_ties = ctx.rng_given and not self.stochastic
         ranking = RunningTopK(budget, with_tie_keys=random_ties)
         progress = Progress(f"{self.name} scoring", pool.n_items, ctx.progress)
         for offset, rows, chunk in pool.iter_chunks(names):
-            scores = self.score_chunk(chunk, rows, ctx.rng)
+            scores = self.score_chunk({**chunk, **constants}, rows, ctx.rng)
             keys = self.keys(scores, ctx.rng)
             ties = ctx.rng.random(rows) if random_ties else None
             keep = ctx.unlabeled(offset, rows)

@@ -16,8 +16,23 @@ import numpy as np
 
 from activecv._chunks import chunk_rows
 from activecv._errors import EmptyPoolError, InputError, InputTypeError
-from activecv._validation import as_array, check_finite, check_log_simplex, check_simplex, describe
+from activecv._validation import (
+    as_array,
+    check_finite,
+    check_log_simplex,
+    check_pixel_simplex,
+    check_simplex,
+    describe,
+)
 from activecv.strategies._uncertainty import _softmax, check_temperature
+
+SEG_SHAPE = "(N, C, H, W) with C >= 2"
+SEG_MC_SHAPE = "(N, K, C, H, W) with C >= 2"
+SPATIAL = ("maps", "mask")  # per-image maps: an iterator may yield one image at a time, of any H, W
+
+
+def _check_mc_maps(chunk: np.ndarray, name: str, offset: int) -> None:
+    check_pixel_simplex(chunk, name, offset, axis=2)
 
 
 @dataclass(frozen=True)
@@ -45,6 +60,10 @@ SPECS: dict[str, InputSpec] = {
         InputSpec("cluster_ids", "cluster_ids", "(N,)", 1, (), None, kind="int"),
         InputSpec("predicted_loss", "predicted_loss", "(N,)", 1, (), check_finite),
         InputSpec("detections", "detections", "a sequence of N Detections", 1, (), None, kind="objects"),
+        InputSpec("seg_probs", "seg_probs", SEG_SHAPE, 4, (2, 1, 1), check_pixel_simplex, kind="maps"),
+        InputSpec("seg_logits", "seg_probs", SEG_SHAPE, 4, (2, 1, 1), check_finite, kind="maps"),
+        InputSpec("seg_mc_probs", "seg_mc_probs", SEG_MC_SHAPE, 5, (1, 2, 1, 1), _check_mc_maps, kind="maps"),
+        InputSpec("ignore_mask", "ignore_mask", "(N, H, W) bool", 3, (1, 1), None, kind="mask"),
     )
 }
 SHARED = ("labeled_class_counts",)  # inputs about the pool as a whole, not one row per item
@@ -95,11 +114,10 @@ class Pool:
             if spec.kind == "objects":
                 value = _detection_chunks(value) if _is_stream(value) else _as_detections(value, 0)
             elif not _is_stream(value):
-                value = as_array(value, name, spec.shape, spec.ndim, spec.kind)
-                _check_trailing(spec, value.shape)
+                value = _as_input_array(spec, value)
             self._sources[spec.canonical] = _Source(spec, value)
         if temperature is not None:
-            if "probs" not in self._sources or self._sources["probs"].spec.name != "logits":
+            if not any(s.spec.name in ("logits", "seg_logits") for s in self._sources.values()):
                 raise InputError("temperature applies to logits only; pass logits= or drop temperature.")
             check_temperature(temperature)
         self.temperature = 1.0 if temperature is None else float(temperature)
@@ -134,6 +152,13 @@ class Pool:
             return chunk
         if spec.name == "logits":
             return _softmax(np.asarray(chunk, dtype=np.float64), self.temperature)
+        if spec.name == "seg_logits":  # the class axis is 1
+            moved = np.moveaxis(np.asarray(chunk, dtype=np.float64), 1, -1)
+            return np.moveaxis(_softmax(moved, self.temperature), -1, 1)
+        if spec.kind == "mask":
+            return np.asarray(chunk, dtype=bool)
+        if spec.kind == "maps":
+            return np.asarray(chunk, dtype=np.float64)
         if spec.name == "mc_log_probs":
             return np.exp(np.asarray(chunk, dtype=np.float64))
         if spec.canonical in ("probs", "mc_probs"):
@@ -230,10 +255,13 @@ class Pool:
     def _stream_chunk(spec: InputSpec, chunk: Any, first: dict[str, tuple[int, ...]]) -> np.ndarray:
         if spec.kind == "objects":
             return np.asarray(chunk)  # already checked by _detection_chunks
+        if spec.kind in SPATIAL and np.ndim(chunk) == spec.ndim - 1:
+            chunk = np.asarray(chunk)[None]  # one image
         arr = as_array(chunk, f"{spec.name} chunk", spec.shape, spec.ndim, spec.kind)
         _check_trailing(spec, arr.shape)
-        expected = first.setdefault(spec.name, arr.shape[1:])
-        if arr.shape[1:] != expected:
+        kept = arr.shape[1:-2] if spec.kind in SPATIAL else arr.shape[1:]  # images differ in H, W
+        expected = first.setdefault(spec.name, kept)
+        if kept != expected:
             raise InputError(
                 f"every {spec.name} chunk must have trailing shape {expected}; got {describe(arr)}."
             )
@@ -247,6 +275,20 @@ class Pool:
         sub.temperature = self.temperature
         sub.n_items = int(positions.shape[0])
         return sub
+
+
+def _as_input_array(spec: InputSpec, value: Any) -> np.ndarray:
+    try:
+        arr = as_array(value, spec.name, spec.shape, spec.ndim, spec.kind)
+    except InputError as exc:
+        if spec.kind in SPATIAL and "rectangular" in str(exc):
+            raise InputError(
+                f"{exc} The images of one array must share one size; pass an iterator of per-image "
+                "arrays for images of different sizes."
+            ) from None
+        raise
+    _check_trailing(spec, arr.shape)
+    return arr
 
 
 def _check_trailing(spec: InputSpec, shape: tuple[int, ...]) -> None:
