@@ -3,6 +3,8 @@ classification measures applied pixel by pixel."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -245,3 +247,24 @@ def test_bad_region_requests(kwargs: dict, message: str) -> None:
     budget = arguments.pop("budget")
     with pytest.raises((ValueError, TypeError), match=message):
         acv.select_regions(budget, **arguments)
+
+
+def test_superpixels_are_cached_and_feed_region_selection(tmp_path: Path) -> None:
+    pytest.importorskip("skimage")
+    from activecv.adapters.skimage import superpixels
+
+    images = np.zeros((3, 1, 16, 16))
+    images[:, :, :8, :8], images[:, :, 8:, 8:] = 0.5, 1.0  # blocks SLIC separates
+    images += np.random.default_rng(0).random(images.shape) * 0.05
+    first = superpixels(images, n_segments=8, cache=tmp_path)
+    assert len(list(tmp_path.glob("*.npy"))) == 3 and all(m.shape == (16, 16) for m in first)
+    (tmp_path / "marker").write_text("")  # the second call reads the cache, not SLIC
+    again = superpixels(images, n_segments=8, cache=tmp_path)
+    assert all((a == b).all() for a, b in zip(first, again, strict=True))
+    other = superpixels(images, n_segments=4, cache=tmp_path)  # other parameters: other maps
+    assert len(list(tmp_path.glob("*.npy"))) == 6 and len(other) == 3
+    chosen = acv.select_regions(4, seg_probs=maps(3, h=16, w=16), regions=first)
+    assert chosen.clicks == 4
+    assert all(r in first[i] for i, r in zip(chosen.images, chosen.regions, strict=True))
+    with pytest.raises(ValueError, match=r"image 0 must be \(H, W\) or \(C, H, W\) with C = 1 or 3"):
+        superpixels(np.zeros((1, 2, 4, 4)))
