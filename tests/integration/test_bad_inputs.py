@@ -239,15 +239,15 @@ API: list[tuple[str, Call, str]] = [
         r"task 0 of '.*' has no 'data' object",
     ),
     (
-        "labelstudio-polygon",
+        "labelstudio-keypoints",
         lambda s: import_labels(
             s.project,
             s.export(
-                [task({"activecv_item": 3}, {"id": 1, "result": [{"type": "polygonlabels", "value": {}}]})]
+                [task({"activecv_item": 3}, {"id": 1, "result": [{"type": "keypointlabels", "value": {}}]})]
             ),
             "labelstudio",
         ),
-        r"has a result of type 'polygonlabels'; activecv imports 'choices' and 'rectanglelabels'",
+        r"has a result of type 'keypointlabels'; activecv imports 'choices', 'rectanglelabels', 'brushlabels'",
     ),
     (
         "labelstudio-invalid-json",
@@ -294,7 +294,7 @@ API: list[tuple[str, Call, str]] = [
     (
         "import-unknown-format",
         lambda s: import_labels(s.project, s.tmp / "labels.csv", "xml"),
-        r"format must be one of labelstudio, coco, csv, folder; got 'xml'",
+        r"format must be one of labelstudio, coco, csv, folder, masks; got 'xml'",
     ),
     (
         "annotation-two-classes",

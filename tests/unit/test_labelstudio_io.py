@@ -86,8 +86,13 @@ def test_choices_and_annotator_email(tmp_path: Path) -> None:
             r"names no image: its data has no 'activecv_item' or 'image'",
         ),
         (
-            [{"data": {"image": "a"}, "annotations": [{"result": [{"type": "polygonlabels", "value": {}}]}]}],
-            r"has a result of type 'polygonlabels'; activecv imports 'choices' and 'rectanglelabels'",
+            [
+                {
+                    "data": {"image": "a"},
+                    "annotations": [{"result": [{"type": "keypointlabels", "value": {}}]}],
+                }
+            ],
+            r"has a result of type 'keypointlabels'; activecv imports 'choices', 'rectanglelabels', 'brushlabels'",
         ),
         (
             [

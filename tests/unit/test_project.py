@@ -117,7 +117,7 @@ def test_unreadable_images_register_nothing(tmp_path: Path, digit_pool: Any) -> 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"task": "segmentation"}, r"task must be one of classification, detection; got 'segmentation'"),
+        ({"task": "video"}, r"task must be one of classification, detection, segmentation; got 'video'"),
         ({"classes": ["a", "a"]}, r"classes must be distinct non-empty names; got \['a', 'a'\]"),
         ({"images": None}, r"pass exactly one of images"),
     ],
@@ -304,7 +304,7 @@ def test_malformed_files_are_refused(tmp_path: Path, digit_pool: Any) -> None:
     (tmp_path / "x.csv").write_text("file,class\n000.png,1\n")
     with pytest.raises(InputError, match=r"must have a 'path' \(or 'id'\) column and a 'label' column"):
         import_labels(project, tmp_path / "x.csv", "csv")
-    with pytest.raises(InputError, match=r"format must be one of labelstudio, coco, csv, folder; got 'xml'"):
+    with pytest.raises(InputError, match=r"format must be one of labelstudio, coco, csv, folder, masks; got 'xml'"):
         import_labels(project, bad, "xml")
     assert dump(project) == before
 

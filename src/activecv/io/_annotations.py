@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from activecv._errors import InputError
 from activecv._files import read_text
 
 Box = tuple[float, float, float, float]  # xyxy, absolute pixels
+UNLABELED = 255  # a mask pixel no label covers
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,12 @@ class Annotation:
 
     ``item`` is the project's item id (int) or the image's path as registered (str).
     ``image_size`` is (width, height) as the tool saw the image, when the file says.
+
+    Segmentation: ``mask`` (H, W) holds a class index per pixel, ``UNLABELED`` (255) where
+    the annotator said nothing; the indices refer to ``mask_classes`` (class names), or to
+    the project's classes in order when that is None. A ``partial`` annotation labels only
+    some regions of the image (a region round): it adds to the image's current mask, where
+    otherwise pixels no label covers are the project's first class, the background.
     """
 
     item: int | str
@@ -35,6 +44,21 @@ class Annotation:
     annotator: str
     source_key: str | None = None
     image_size: tuple[int, int] | None = None
+    mask: np.ndarray | None = field(default=None, compare=False, repr=False)
+    mask_classes: tuple[str, ...] | None = None
+    partial: bool = False
+
+
+def composed(layers: list[tuple[str, np.ndarray]]) -> tuple[np.ndarray, tuple[str, ...]]:
+    """One index mask from (class name, (H, W) bool) layers, a later layer winning a pixel,
+    and the class name of each index; pixels no layer covers are UNLABELED."""
+    names = tuple(dict.fromkeys(name for name, _ in layers))
+    mask = np.full(layers[0][1].shape, UNLABELED, dtype=np.uint8)
+    for name, pixels in layers:
+        if pixels.shape != mask.shape:
+            raise InputError(f"the masks of one image differ in size: {pixels.shape} and {mask.shape}.")
+        mask[pixels] = names.index(name)
+    return mask, names
 
 
 @dataclass(frozen=True)

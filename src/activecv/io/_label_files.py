@@ -10,16 +10,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from activecv._errors import InputError
 from activecv._files import IMAGE_SUFFIXES, file_sha256, read_text
-from activecv.io._annotations import Annotation, AnnotationFile, Label, read_json
+from activecv.io._annotations import Annotation, AnnotationFile, Label, composed, read_json
+from activecv.io._masks import coco_rle_decode, polygons_to_mask, read_index_mask
 
 
-def read_coco_annotations(path: str | Path, annotator: str = "coco") -> AnnotationFile:
+def read_coco_annotations(path: str | Path, annotator: str = "coco", masks: bool = False) -> AnnotationFile:
     """Annotations from a COCO dataset: one per listed image, keyed by ``file_name``.
 
     Boxes (``bbox`` ``[x, y, w, h]``) become xyxy pixels; an annotation without ``bbox`` is an
     image label; a listed image with no annotation is one annotated as holding no object.
+    With ``masks``, each annotation's ``segmentation`` (RLE, compressed or not, or polygons)
+    paints its category into the image's index mask instead (images need width and height).
     """
     dataset = read_json(path, "COCO annotations")
     where = str(path)
@@ -31,6 +36,8 @@ def read_coco_annotations(path: str | Path, annotator: str = "coco") -> Annotati
         names = {c["id"]: str(c["name"]) for c in dataset.get("categories", [])}
         files = {image["id"]: str(image["file_name"]) for image in dataset["images"]}
         labels: dict[Any, list[Label]] = {image_id: [] for image_id in files}
+        layers: dict[Any, list[tuple[str, np.ndarray]]] = {image_id: [] for image_id in files}
+        sizes = {image["id"]: (image.get("width"), image.get("height")) for image in dataset["images"]}
         for a, record in enumerate(dataset.get("annotations", [])):
             if record["image_id"] not in files:
                 raise InputError(
@@ -41,6 +48,10 @@ def read_coco_annotations(path: str | Path, annotator: str = "coco") -> Annotati
                     f"annotation {a} of {where!r} names category_id {record['category_id']!r}, "
                     "not in 'categories'."
                 )
+            if masks:
+                pixels = _segmentation(record, sizes[record["image_id"]], f"annotation {a} of {where!r}")
+                layers[record["image_id"]].append((names[record["category_id"]], pixels))
+                continue
             box = None
             if record.get("bbox") is not None:
                 x, y, w, h = (float(v) for v in record["bbox"])
@@ -55,17 +66,25 @@ def read_coco_annotations(path: str | Path, annotator: str = "coco") -> Annotati
     project = (
         dataset.get("info", {}).get("activecv_project") if isinstance(dataset.get("info"), dict) else None
     )
-    sizes = {image["id"]: (image.get("width"), image.get("height")) for image in dataset["images"]}
-    annotations = [
-        Annotation(
-            files[image_id],
-            tuple(found),
-            annotator,
-            image_size=sizes[image_id] if None not in sizes[image_id] else None,
-        )
-        for image_id, found in labels.items()
-    ]
+    annotations = []
+    for image_id, found in labels.items():
+        mask, classes = composed(layers[image_id]) if layers[image_id] else (None, None)
+        size = sizes[image_id] if None not in sizes[image_id] else None
+        annotations.append(Annotation(files[image_id], tuple(found), annotator, None, size, mask, classes))
     return AnnotationFile("coco", annotations, project)
+
+
+def _segmentation(record: dict[str, Any], size: tuple[Any, Any], where: str) -> np.ndarray:
+    """The pixels of one COCO annotation's ``segmentation``: RLE or polygons."""
+    width, height = size
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size):
+        raise InputError(f"{where}: its image needs width and height (pixels) to read a segmentation.")
+    segmentation = record.get("segmentation")
+    if isinstance(segmentation, dict):
+        return coco_rle_decode(segmentation, width, height)
+    if isinstance(segmentation, list) and segmentation:
+        return polygons_to_mask(segmentation, width, height)
+    raise InputError(f"{where} has no segmentation (RLE or polygons); got {segmentation!r}.")
 
 
 def read_label_csv(path: str | Path, annotator: str = "csv") -> AnnotationFile:
@@ -122,6 +141,25 @@ def read_class_folders(root: str | Path, annotator: str = "folder") -> tuple[Ann
     if not annotations:
         raise InputError(f"label folder {str(root)!r} holds no images in class subfolders.")
     return AnnotationFile("folder", annotations), paths
+
+
+def read_mask_folder(root: str | Path, annotator: str = "masks") -> AnnotationFile:
+    """Index-mask PNGs under ``root``, one per image: ``ROOT/<the image's registered path, any
+    image suffix replaced by .png>``; pixel value = the project's class index, 255 = not
+    labeled. Each annotation's ``item`` is the mask's path without ``.png``: a project finds
+    its image by trying the image suffixes."""
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(f"mask folder {str(root)!r} is not a directory (expected ROOT/<image path>.png).")
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() == ".png" and p.is_file())
+    if not files:
+        raise InputError(f"mask folder {str(root)!r} holds no .png masks.")
+    annotations = []
+    for file in files:
+        mask = read_index_mask(file)
+        stem = file.relative_to(root).with_suffix("").as_posix()
+        annotations.append(Annotation(stem, (), annotator, None, (mask.shape[1], mask.shape[0]), mask))
+    return AnnotationFile("masks", annotations)
 
 
 def write_selection_rows(path: str | Path, rows: Sequence[dict[str, Any]]) -> None:

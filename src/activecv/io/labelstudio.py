@@ -18,14 +18,18 @@ from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlparse
 from xml.sax.saxutils import quoteattr
 
+import numpy as np
+
 from activecv._errors import InputError
 from activecv._files import resolve_under
-from activecv.io._annotations import Annotation, AnnotationFile, Box, Label, read_json
+from activecv.io._annotations import Annotation, AnnotationFile, Box, Label, composed, read_json
+from activecv.io._masks import brush_decode, percent_polygon_to_mask
 
 FROM_NAME = "label"
 TO_NAME = "image"
 LOCAL_FILES = "/data/local-files/"
-CONTROLS = ("Choices", "RectangleLabels")
+CONTROLS = ("Choices", "RectangleLabels", "BrushLabels", "PolygonLabels")
+MASK_RESULTS = ("brushlabels", "polygonlabels")
 
 
 class TaskImageError(InputError):
@@ -248,8 +252,9 @@ def read_label_studio_export(path: str | Path) -> AnnotationFile:
         found = task.get("annotations", [])
         if not isinstance(found, list):
             raise InputError(f"{where}: 'annotations' must be a list; got {type(found).__name__}.")
+        partial = data.get("activecv_regions") is not None  # a region round's task
         for annotation in found:
-            converted = annotation_of(item, annotation, where)
+            converted = annotation_of(item, annotation, where, partial)
             if converted is None:
                 skipped += 1
             else:
@@ -278,17 +283,20 @@ def task_item(data: dict[str, Any], where: str) -> int | str:
     raise InputError(f"{where} names no image: its data has no 'activecv_item' or 'image'.")
 
 
-def annotation_of(item: int | str, annotation: Any, where: str) -> Annotation | None:
-    """One Label Studio annotation of ``item``; None for a cancelled (skipped) one."""
+def annotation_of(item: int | str, annotation: Any, where: str, partial: bool = False) -> Annotation | None:
+    """One Label Studio annotation of ``item``; None for a cancelled (skipped) one. Brushes
+    and polygons become one index mask; ``partial`` marks the labels of some regions only."""
     if not isinstance(annotation, dict):
         raise InputError(f"{where}: each annotation must be an object; got {annotation!r}.")
     if annotation.get("was_cancelled"):
         return None
-    labels, size = _labels(annotation.get("result", []), where)
+    read = _labels(annotation.get("result", []), where)
+    mask, classes = composed(list(read.layers)) if read.layers else (None, None)
     # Without the tool's id an annotation cannot be recognised again: every one is new.
     known = annotation.get("id")
     key = None if known is None else f"{known}@{annotation.get('updated_at', '')}"
-    return Annotation(item, labels, _annotator(annotation.get("completed_by")), key, size)
+    who = _annotator(annotation.get("completed_by"))
+    return Annotation(item, read.labels, who, key, read.size, mask, classes, partial)
 
 
 def _annotator(completed_by: Any) -> str:
@@ -299,10 +307,20 @@ def _annotator(completed_by: Any) -> str:
     return f"labelstudio-user-{'unknown' if completed_by is None else completed_by}"
 
 
-def _labels(results: Any, where: str) -> tuple[tuple[Label, ...], tuple[int, int] | None]:
+@dataclass(frozen=True)
+class _Read:
+    """What one annotation's results say: labels, the image size, mask layers (class, pixels)."""
+
+    labels: tuple[Label, ...]
+    size: tuple[int, int] | None
+    layers: tuple[tuple[str, np.ndarray], ...]
+
+
+def _labels(results: Any, where: str) -> _Read:
     if not isinstance(results, list):
         raise InputError(f"{where}: an annotation's 'result' must be a list; got {type(results).__name__}.")
     labels: list[Label] = []
+    layers: list[tuple[str, np.ndarray]] = []
     size = None
     for result in results:
         value = result.get("value") if isinstance(result, dict) else None
@@ -315,11 +333,31 @@ def _labels(results: Any, where: str) -> tuple[tuple[Label, ...], tuple[int, int
             size = _image_size(result, where)
             box = _pixel_box(value, *size, where)
             labels.extend(Label(name, box) for name in _names(value, "rectanglelabels", where))
+        elif kind in MASK_RESULTS:
+            size = _image_size(result, where)
+            pixels = _mask_of(kind, value, size, where)
+            layers.extend((name, pixels) for name in _names(value, kind, where))
         else:
             raise InputError(
-                f"{where} has a result of type {kind!r}; activecv imports 'choices' and 'rectanglelabels'."
+                f"{where} has a result of type {kind!r}; activecv imports 'choices', 'rectanglelabels', "
+                "'brushlabels' and 'polygonlabels'."
             )
-    return tuple(labels), size
+    return _Read(tuple(labels), size, tuple(layers))
+
+
+def _mask_of(kind: str, value: dict[str, Any], size: tuple[int, int], where: str) -> np.ndarray:
+    """The pixels of a brush (RLE) or a polygon (points in percent) result, (H, W) bool."""
+    width, height = size
+    try:
+        if kind == "brushlabels":
+            if value.get("format", "rle") != "rle" or not isinstance(value.get("rle"), list):
+                raise InputError(
+                    f"a brush needs value.rle, a list of numbers; got format {value.get('format')!r}"
+                )
+            return brush_decode(value["rle"], width, height)
+        return percent_polygon_to_mask(value.get("points"), width, height)  # type: ignore[arg-type]
+    except InputError as exc:
+        raise InputError(f"{where}: {exc}") from None
 
 
 def _names(value: dict[str, Any], key: str, where: str) -> list[str]:
@@ -333,8 +371,10 @@ def _image_size(result: dict[str, Any], where: str) -> tuple[int, int]:
     """``original_width`` and ``original_height``: the size the percentages refer to."""
     size = (result.get("original_width"), result.get("original_height"))
     if not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v < 2**31 for v in size):
+        names = {"rectanglelabels": "a rectangle", "brushlabels": "a brush"}
+        shape = names.get(str(result.get("type")), "a polygon")
         raise InputError(
-            f"a rectangle in {where} needs original_width and original_height as positive integers "
+            f"{shape} in {where} needs original_width and original_height as positive integers "
             f"(pixels); got {size}."
         )
     return size  # type: ignore[return-value]

@@ -11,8 +11,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from activecv._errors import shown
 from activecv.io import Annotation, AnnotationFile, Label
+from activecv.project import _masks as masks
 from activecv.project import _pool as pool
 from activecv.project._ledger import Ledger, batches, marks
 from activecv.project._records import HistoryEntry, ImportReport, ProjectError
@@ -23,11 +26,13 @@ CURRENT = "SELECT MAX(id) AS id FROM annotations GROUP BY item_id"  # each item'
 
 @dataclass(frozen=True)
 class Checked:
-    """One annotation ready to store: its items and validated labels (None: no label)."""
+    """One annotation ready to store: its items and validated labels (None: no label), or its
+    mask in the project's class indices (segmentation)."""
 
     annotation: Annotation
     item_ids: list[int]
     labels: tuple[Label, ...] | None
+    mask: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -61,40 +66,75 @@ def import_annotations(ledger: Ledger, schema: Schema, file: AnnotationFile) -> 
                 unchanged += len(row.item_ids)
                 continue
             for n, item_id in enumerate(row.item_ids):
-                fingerprint = _fingerprint(item_id, row.annotation.annotator, row.labels)
-                if current.get(item_id) == fingerprint:
+                stored = _stored_form(conn, row, item_id, schema.classes)
+                if current.get(item_id) == stored.fingerprint:
                     unchanged += 1
                     continue
                 relabeled += item_id in current
                 added += item_id not in current
-                _store(conn, item_id, row, file.source, key if n == 0 else None, fingerprint, when, class_id)
-                current[item_id] = fingerprint
+                _store(
+                    conn,
+                    item_id,
+                    row.annotation.annotator,
+                    stored,
+                    file.source,
+                    key if n == 0 else None,
+                    when,
+                    class_id,
+                )
+                current[item_id] = stored.fingerprint
             if key is not None:
                 delivered.add(key)
     return ImportReport(added, relabeled, unchanged, skipped)
 
 
+@dataclass(frozen=True)
+class Stored:
+    """An annotation as the ledger writes it: its labels (class, box, pixels), its mask."""
+
+    labels: Sequence[tuple[str, tuple[float, float, float, float] | None, int | None]]
+    mask: np.ndarray | None
+    fingerprint: str
+
+
+def _stored_form(conn: sqlite3.Connection, row: Checked, item_id: int, classes: tuple[str, ...]) -> Stored:
+    """A mask becomes what it makes of the image (a region annotation adds to its current mask)."""
+    annotator = row.annotation.annotator
+    if row.mask is None:
+        assert row.labels is not None  # rows without labels are skipped by the caller
+        boxes = [(label.class_name, label.box, None) for label in row.labels]
+        return Stored(boxes, None, _fingerprint(item_id, annotator, row.labels))
+    mask = masks.final_mask(conn, item_id, row.mask, row.annotation.partial)
+    pixels = [(classes[c], None, count) for c, count in masks.class_pixels(mask, len(classes)).items()]
+    return Stored(pixels, mask, masks.fingerprint(item_id, annotator, mask))
+
+
 def _store(
     conn: sqlite3.Connection,
     item_id: int,
-    row: Checked,
+    annotator: str,
+    stored: Stored,
     source: str,
     key: str | None,
-    fingerprint: str,
     when: str,
     class_id: dict[str, int],
 ) -> None:
     """One annotation and its labels; the item leaves the open work (selections, queue, leases)."""
-    assert row.labels is not None  # rows without labels are skipped by the caller
     cursor = conn.execute(
         "INSERT INTO annotations (item_id, annotator, source, source_key, fingerprint, created_at) "
         "VALUES (?, ?, ?, ?, ?, ?)",
-        (item_id, row.annotation.annotator, source, key, fingerprint, when),
+        (item_id, annotator, source, key, stored.fingerprint, when),
     )
+    annotation_id = int(cursor.lastrowid or 0)
     conn.executemany(
-        "INSERT INTO labels VALUES (?, ?, ?, ?, ?, ?)",
-        [(cursor.lastrowid, class_id[label.class_name], *(label.box or (None,) * 4)) for label in row.labels],
+        "INSERT INTO labels (annotation_id, class_id, x0, y0, x1, y1, pixels) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            (annotation_id, class_id[name], *(box or (None,) * 4), pixels)
+            for name, box, pixels in stored.labels
+        ],
     )
+    if stored.mask is not None:
+        masks.store(conn, annotation_id, stored.mask)
     conn.execute("UPDATE selections SET open = 0 WHERE item_id = ? AND open = 1", (item_id,))
     conn.execute("UPDATE queue SET open = 0 WHERE item_id = ? AND open = 1", (item_id,))
     conn.execute("DELETE FROM leases WHERE item_id = ?", (item_id,))
@@ -130,7 +170,10 @@ def _delivered(conn: sqlite3.Connection, source: str, keys: Sequence[str | None]
 
 
 def _resolve(ledger: Ledger, file: AnnotationFile) -> list[list[int]]:
-    """The item ids each annotation is for: by id, by path, or (class folders) by content."""
+    """The item ids each annotation is for: by id, by path, (class folders) by content, or
+    (mask folders) by path with an image suffix."""
+    if file.source == "masks":
+        return [[i] for i in pool.ids_of_stems(ledger, [str(a.item) for a in file.annotations])]
     if file.source != "folder":
         found = pool.item_ids(ledger, [a.item for a in file.annotations], "images in the label file")
         return [[i] for i in found]
@@ -153,6 +196,9 @@ def _checked(ledger: Ledger, schema: Schema, annotation: Annotation, item_ids: l
         raise ProjectError(
             f"{where} uses unknown classes {unknown}; this project's classes are {list(schema.classes)}."
         )
+    if schema.task == "segmentation":
+        mask = masks.checked_mask(annotation, schema.classes, _size(ledger, item_ids[0], annotation))
+        return Checked(annotation, item_ids, (), mask)
     if schema.task == "classification":
         if any(label.box is not None for label in annotation.labels):
             raise ProjectError(f"{where} has boxes, but this is a classification project.")
@@ -240,11 +286,17 @@ def class_balance(ledger: Ledger, classes: Sequence[str]) -> dict[str, int]:
     """Current labels per class (images for classification, boxes for detection)."""
     counts = dict(
         ledger.execute(
-            f"SELECT l.class_id, COUNT(*) FROM labels l JOIN ({CURRENT}) latest "
+            # pixels for segmentation; images (classification) or boxes (detection) otherwise
+            f"SELECT l.class_id, COALESCE(SUM(l.pixels), COUNT(*)) FROM labels l JOIN ({CURRENT}) latest "
             "ON l.annotation_id = latest.id GROUP BY l.class_id"
         )
     )
     return {name: counts.get(k, 0) for k, name in enumerate(classes, 1)}
+
+
+def current_mask(ledger: Ledger, item_id: int) -> np.ndarray | None:
+    """The mask of the item's current annotation (segmentation), None when it has none."""
+    return masks.current(ledger, item_id)
 
 
 def labeled_count(ledger: Ledger) -> int:

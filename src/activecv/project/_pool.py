@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from activecv._errors import shown
-from activecv._files import resolve_under
+from activecv._files import IMAGE_SUFFIXES, resolve_under
 from activecv.project._discover import ItemFile, is_uri
 from activecv.project._ledger import Ledger, batches, marks
 from activecv.project._records import Item, ProjectError, RegisterReport
@@ -136,6 +136,24 @@ def _known_ids(ledger: Ledger, numbers: Sequence[int]) -> set[int]:
         found = ledger.execute(f"SELECT id FROM items WHERE id IN ({marks(len(batch))})", batch)
         known.update(i for (i,) in found)
     return known
+
+
+def ids_of_stems(ledger: Ledger, stems: Sequence[str]) -> list[int]:
+    """The item whose path is each stem plus an image suffix (``a/b`` -> ``a/b.jpg``), keyed."""
+    candidates = [stem + suffix for stem in stems for suffix in sorted(IMAGE_SUFFIXES)]
+    by_path = _by_path(ledger, sorted(set(candidates)))
+    found, problems = [], []
+    for stem in stems:
+        matches = [by_path[stem + s] for s in sorted(IMAGE_SUFFIXES) if stem + s in by_path]
+        if len(matches) != 1:
+            problems.append(stem)
+        found.append(matches[0] if matches else -1)
+    if problems:
+        raise ProjectError(
+            f"{len(problems)} masks name no single image of this project (a mask is the image's registered "
+            f"path with .png for its suffix): {shown(problems)}."
+        )
+    return found
 
 
 def ids_by_content(ledger: Ledger, digests: Sequence[str]) -> dict[str, list[int]]:

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from activecv.io import AnnotationFile, Label
 from activecv.project import _labels as labels
 from activecv.project import _pool as pool
@@ -16,6 +18,7 @@ from activecv.project import _rounds as rounds
 from activecv.project import _work as work
 from activecv.project._discover import describe, find_images, is_uri, read_manifest, relative_path, unique
 from activecv.project._ledger import LEDGER, Ledger, check_same_project
+from activecv.project._masks import MAX_CLASSES
 from activecv.project._records import (
     HistoryEntry,
     ImportReport,
@@ -29,7 +32,7 @@ from activecv.project._records import (
     SelectedItem,
 )
 
-TASKS = ("classification", "detection")
+TASKS = ("classification", "detection", "segmentation")
 
 
 class Project:
@@ -91,6 +94,11 @@ class Project:
         names = [str(c) for c in classes]
         if not names or len(set(names)) != len(names) or not all(c.strip() for c in names):
             raise ProjectError(f"classes must be distinct non-empty names; got {names!r}.")
+        if task == "segmentation" and not 2 <= len(names) <= MAX_CLASSES:
+            raise ProjectError(
+                f"a segmentation project needs 2 to {MAX_CLASSES} classes, the first the background; "
+                f"got {len(names)}."
+            )
         if images is not None and manifest is None:
             base, paths = find_images(images)
         elif manifest is not None and images is None:
@@ -175,6 +183,12 @@ class Project:
     def labels(self) -> dict[int, list[Label]]:
         """The current labels of every labeled item (its latest annotation), by item id."""
         return labels.labels(self._ledger)
+
+    def mask(self, item: int | str) -> np.ndarray | None:
+        """The current (H, W) mask of an image of a segmentation project: class index per
+        pixel (the project's classes in order), 255 where nothing is labeled yet."""
+        (item_id,) = pool.item_ids(self._ledger, [item], "items")
+        return labels.current_mask(self._ledger, item_id)
 
     def history(self, item: int | str) -> list[HistoryEntry]:
         """Every annotation of one item, oldest first: annotator, source, time and labels."""

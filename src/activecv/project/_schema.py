@@ -100,6 +100,24 @@ MIGRATIONS: list[str] = [
     CREATE INDEX leases_expiry ON leases (expires_at);
     CREATE INDEX leases_annotator ON leases (annotator);
     """,
+    # 4: semantic segmentation: an index mask per annotation, the pixels of each class, and the
+    # regions a region round asks to label.
+    """
+    ALTER TABLE labels ADD COLUMN pixels INTEGER;  -- segmentation: the class's pixels in the mask
+    CREATE TABLE masks (
+        annotation_id INTEGER PRIMARY KEY REFERENCES annotations (id),
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        png BLOB NOT NULL                 -- 8-bit index mask: class index, 255 = not labeled
+    );
+    CREATE TABLE selection_regions (
+        round_id INTEGER NOT NULL REFERENCES rounds (id),
+        item_id INTEGER NOT NULL REFERENCES items (id),
+        regions BLOB NOT NULL,            -- 16-bit PNG: the image's region map
+        chosen TEXT NOT NULL,             -- JSON: [{region, class, score, cost}], best first
+        PRIMARY KEY (round_id, item_id)
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
