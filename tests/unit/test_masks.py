@@ -526,9 +526,9 @@ def test_write_index_mask_errors(tmp_path: Path) -> None:
 
 def test_missing_extras_name_their_install_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "pycocotools.mask", None)
-    with pytest.raises(MissingExtraError, match=r"pycocotools .* pip install 'activecv\[sim\]'"):
+    with pytest.raises(MissingExtraError, match=r"pycocotools .* pip install 'activecv\[project\]'"):
         coco_rle_encode(MASKS["digit 0"])
-    with pytest.raises(MissingExtraError, match=r"pycocotools .* pip install 'activecv\[sim\]'"):
+    with pytest.raises(MissingExtraError, match=r"pycocotools .* pip install 'activecv\[project\]'"):
         polygons_to_mask([[0, 0, 5, 0, 5, 5]], 8, 8)
     np.testing.assert_array_equal(coco_rle_decode({"size": [1, 2], "counts": "11"}), [[False, True]])
     monkeypatch.setitem(sys.modules, "PIL", None)
