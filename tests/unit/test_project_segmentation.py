@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from activecv.io import UNLABELED, brush_encode, coco_rle_encode, write_index_mask
-from activecv.project import Project, import_labels
+from activecv.project import Project, export, import_labels
 
 CLASSES = ["background", "ink", "edge"]
 
@@ -37,7 +37,7 @@ def brush(mask: np.ndarray, name: str) -> dict[str, Any]:
             "original_height": height, "value": value}  # fmt: skip
 
 
-def export(tmp_path: Path, tasks: list[dict[str, Any]]) -> Path:
+def ls_export(tmp_path: Path, tasks: list[dict[str, Any]]) -> Path:
     path = tmp_path / "export.json"
     path.write_text(json.dumps(tasks))
     return path
@@ -62,7 +62,7 @@ def test_brushes_from_label_studio_become_the_image_mask(tmp_path: Path, digit_p
     }
     report = import_labels(
         project,
-        export(tmp_path, [{"data": {"image": "003.png"}, "annotations": [annotation]}]),
+        ls_export(tmp_path, [{"data": {"image": "003.png"}, "annotations": [annotation]}]),
         "labelstudio",
     )
     assert report.added == 1
@@ -72,13 +72,13 @@ def test_brushes_from_label_studio_become_the_image_mask(tmp_path: Path, digit_p
     assert status.class_balance == {name: int((expected == k).sum()) for k, name in enumerate(CLASSES)}
     again = import_labels(
         project,
-        export(tmp_path, [{"data": {"image": "003.png"}, "annotations": [annotation]}]),
+        ls_export(tmp_path, [{"data": {"image": "003.png"}, "annotations": [annotation]}]),
         "labelstudio",
     )
     assert again.unchanged == 1  # the same annotation delivered again
     fixed = {**annotation, "updated_at": "t2", "result": [brush(truth == 1, "ink")]}
     import_labels(
-        project, export(tmp_path, [{"data": {"image": "003.png"}, "annotations": [fixed]}]), "labelstudio"
+        project, ls_export(tmp_path, [{"data": {"image": "003.png"}, "annotations": [fixed]}]), "labelstudio"
     )
     np.testing.assert_array_equal(project.mask("003.png"), truth)
     assert [sorted(label.class_name for label in h.labels) for h in project.history("003.png")] == [
@@ -91,7 +91,7 @@ def test_an_annotation_with_no_brush_is_an_image_with_no_object(tmp_path: Path, 
     project = project_over(tmp_path, digit_pool)
     empty = {"id": 2, "completed_by": 1, "result": []}
     import_labels(
-        project, export(tmp_path, [{"data": {"image": "004.png"}, "annotations": [empty]}]), "labelstudio"
+        project, ls_export(tmp_path, [{"data": {"image": "004.png"}, "annotations": [empty]}]), "labelstudio"
     )
     assert (project.mask("004.png") == 0).all() and project.mask("005.png") is None
 
@@ -103,7 +103,7 @@ def test_region_annotations_add_to_the_current_mask(tmp_path: Path, digit_pool: 
     first = {"id": 3, "completed_by": 1, "result": [brush(top, "ink")]}
     second = {"id": 4, "completed_by": 1, "result": [brush(bottom, "edge")]}
     tasks = [{"data": {"image": "006.png", "activecv_regions": [0]}, "annotations": [first, second]}]
-    import_labels(project, export(tmp_path, tasks), "labelstudio")
+    import_labels(project, ls_export(tmp_path, tasks), "labelstudio")
     mask = project.mask("006.png")
     assert mask is not None
     assert (mask[:8] == 1).all() and (mask[8:12] == 2).all() and (mask[12:] == UNLABELED).all()
@@ -117,7 +117,9 @@ def test_polygons_coco_rle_and_png_masks(tmp_path: Path, digit_pool: Any) -> Non
     polygon = {"type": "polygonlabels", "original_width": 16, "original_height": 16, "value": square}
     import_labels(
         project,
-        export(tmp_path, [{"data": {"image": "007.png"}, "annotations": [{"id": 5, "result": [polygon]}]}]),
+        ls_export(
+            tmp_path, [{"data": {"image": "007.png"}, "annotations": [{"id": 5, "result": [polygon]}]}]
+        ),
         "labelstudio",
     )
     assert (project.mask("007.png")[:8, :8] == 2).all() and (project.mask("007.png")[8:] == 0).all()  # type: ignore[index]
@@ -171,7 +173,7 @@ def test_bad_masks_leave_the_ledger_unchanged(
     before = dump(project)
     tasks = [{"data": {"image": "010.png"}, "annotations": [{"id": 9, "result": [result()]}]}]
     with pytest.raises(ValueError, match=message):
-        import_labels(project, export(tmp_path, tasks), "labelstudio")
+        import_labels(project, ls_export(tmp_path, tasks), "labelstudio")
     assert dump(project) == before
 
 
@@ -197,3 +199,122 @@ def test_a_segmentation_project_needs_two_to_255_classes(tmp_path: Path, digit_p
         ValueError, match=r"a segmentation project needs 2 to 255 classes, the first the background"
     ):
         Project.init(tmp_path / "p", task="segmentation", classes=[str(k) for k in range(300)], images=pool)
+
+
+# ---- rounds and exports ----------------------------------------------------------------------
+
+
+def seg_predictions(tmp_path: Path, project: Project, name: str = "seg.npz") -> Path:
+    """Class maps of every pool image, float16: ink where the digit is bright, uncertain at its edge."""
+    ids, maps = [], []
+    for item in project.items():
+        truth = ink(project.root / item.path)
+        p = np.full((3, 16, 16), 0.05)
+        p[0], p[1] = np.where(truth == 1, 0.1, 0.85), np.where(truth == 1, 0.85, 0.1)
+        p[:, 7] = np.array([0.4, 0.35, 0.25])[:, None]  # one uncertain row in every image
+        maps.append(p / p.sum(axis=0))
+        ids.append(item.path)
+    np.savez(tmp_path / name, ids=np.array(ids), seg_probs=np.array(maps, dtype=np.float16))
+    return tmp_path / name
+
+
+def test_an_image_round_sends_the_model_masks_to_label_studio(tmp_path: Path, digit_pool: Any) -> None:
+    from activecv.io import brush_decode
+
+    project = project_over(tmp_path, digit_pool)
+    selected = project.round(seg_predictions(tmp_path, project), "seg_entropy", 3)
+    assert len(selected) == 3 and all(row.prediction and "mask_png" in row.prediction for row in selected)
+    assert export(project, "labelstudio", tmp_path / "tasks.json", image_url="http://x/") == 3
+    assert "<BrushLabels" in (tmp_path / "tasks.label_config.xml").read_text()
+    task = json.loads((tmp_path / "tasks.json").read_text())[0]
+    brushes = {
+        r["value"]["brushlabels"][0]: brush_decode(r["value"]["rle"], 16, 16)
+        for r in task["predictions"][0]["result"]
+    }
+    truth = ink(project.root / task["data"]["activecv_path"])
+    assert set(brushes) == {"ink"}  # the background is what no brush covers
+    expected = truth == 1
+    expected[7] = False  # the uncertain row is predicted background
+    np.testing.assert_array_equal(brushes["ink"], expected)
+
+
+def test_region_rounds_ask_for_regions_and_take_them_back(tmp_path: Path, digit_pool: Any) -> None:
+    from activecv.io import brush_decode
+
+    project = project_over(tmp_path, digit_pool)
+    predictions = seg_predictions(tmp_path, project)
+    first = project.round_regions(predictions, 6, cell=4)
+    chosen = [(row.id, e["region"]) for row in first for e in row.prediction["regions"]]  # type: ignore[index]
+    assert len(chosen) == 6 and all(region in (4, 5, 6, 7) for _, region in chosen)  # the uncertain row 7
+    assert project.round_regions(predictions, 6, cell=4) == first  # the same request: the same round
+    export(project, "labelstudio", tmp_path / "regions.json", image_url="http://x/")
+    tasks = json.loads((tmp_path / "regions.json").read_text())
+    # The annotator labels each region as its dominant class, ink: Label Studio exports brushes.
+    for task in tasks:
+        results = task["predictions"][0]["result"]
+        task["annotations"] = [{"id": task["data"]["activecv_item"], "completed_by": 1, "result": [
+            {**r, "value": {**r["value"], "brushlabels": ["ink"]}} for r in results]}]  # fmt: skip
+        assert len(results) == len(task["data"]["activecv_regions"])
+    (tmp_path / "labeled.json").write_text(json.dumps(tasks))
+    import_labels(project, tmp_path / "labeled.json", "labelstudio")
+    item, region = chosen[0]
+    mask = project.mask(item)
+    assert mask is not None and (mask[4:8, region % 4 * 4 : region % 4 * 4 + 4] == 1).all()
+    assert (mask[:4] == UNLABELED).all()  # only the regions asked for are labeled
+    second = project.round_regions(predictions, 6, cell=4, model_version="v2")
+    again = {(row.id, e["region"]) for row in second for e in row.prediction["regions"]}  # type: ignore[index]
+    assert not again & set(chosen)  # no region is asked for twice
+    status = project.status()
+    assert [(r.strategy, r.selected) for r in status.rounds] == [
+        ("regions", len(first)),
+        ("regions", len(second)),
+    ]
+    assert status.rounds[0].labeled == len(first)
+    decoded = brush_decode(tasks[0]["predictions"][0]["result"][0]["value"]["rle"], 16, 16)
+    assert decoded.sum() == 16  # a 4x4 cell
+
+
+def test_superpixel_rounds_cache_their_regions(tmp_path: Path, digit_pool: Any) -> None:
+    pytest.importorskip("skimage")
+    project = project_over(tmp_path, digit_pool)
+    rows = project.round_regions(seg_predictions(tmp_path, project), 4, regions="superpixels", n_segments=8)
+    assert sum(len(row.prediction["regions"]) for row in rows) == 4  # type: ignore[index]
+    assert len(list((project.directory / "superpixels").glob("*.npy"))) == 40
+
+
+def test_masks_go_out_to_coco_and_png_and_come_back(tmp_path: Path, digit_pool: Any) -> None:
+    pool, _ = digit_pool
+    project = project_over(tmp_path, digit_pool)
+    for name in ("012.png", "013.png"):
+        truth = ink(pool / name)
+        annotation = {"id": int(name[:3]), "completed_by": 1, "result": [brush(truth == 1, "ink")]}
+        import_labels(
+            project,
+            ls_export(tmp_path, [{"data": {"image": name}, "annotations": [annotation]}]),
+            "labelstudio",
+        )
+    assert export(project, "coco", tmp_path / "out.json", items="labeled") == 2
+    assert export(project, "masks", tmp_path / "pngs", items="labeled") == 2
+    dataset = json.loads((tmp_path / "out.json").read_text())
+    dataset["info"].pop("activecv_project")
+    (tmp_path / "out.json").write_text(json.dumps(dataset))
+    for fmt, path in (("coco", tmp_path / "out.json"), ("masks", tmp_path / "pngs")):
+        other = Project.init(tmp_path / f"from-{fmt}", task="segmentation", classes=CLASSES, images=pool)
+        import_labels(other, path, fmt)
+        for name in ("012.png", "013.png"):
+            np.testing.assert_array_equal(other.mask(name), project.mask(name))
+
+
+def test_segmentation_rounds_check_the_maps(tmp_path: Path, digit_pool: Any) -> None:
+    project = project_over(tmp_path, digit_pool)
+    paths = [item.path for item in project.items()]
+    np.savez(tmp_path / "bad.npz", ids=np.array(paths), seg_probs=np.full((40, 2, 16, 16), 0.5))
+    with pytest.raises(
+        ValueError, match=r"'seg_probs' in .* has shape \(40, 2, 16, 16\), but the project has 3 classes"
+    ):
+        project.round(tmp_path / "bad.npz", "seg_entropy", 1)
+    with pytest.raises(ValueError, match=r"budget must be a whole number of clicks >= 1; got 0"):
+        project.round_regions(seg_predictions(tmp_path, project), 0)
+    with pytest.raises(ValueError, match=r"regions must be one of grid, superpixels; got 'slic'"):
+        project.round_regions(seg_predictions(tmp_path, project), 1, regions="slic")
+    assert project.rounds() == []

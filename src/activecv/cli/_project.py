@@ -63,6 +63,31 @@ def _round(args: argparse.Namespace) -> int:
     return 0
 
 
+def _regions(args: argparse.Namespace) -> int:
+    with Project(args.dir) as project:
+        rows = project.round_regions(
+            args.predictions,
+            args.budget,
+            measure=args.measure,
+            regions=args.regions,
+            cell=args.cell,
+            n_segments=args.segments,
+            cost=args.cost,
+            class_balance=not args.no_class_balance,
+            max_regions_per_image=args.max_per_image,
+            model_version=args.model_version,
+            progress=not args.quiet,
+        )
+    clicks = sum(entry["cost"] for row in rows for entry in (row.prediction or {}).get("regions", []))
+    regions = sum(len((row.prediction or {}).get("regions", [])) for row in rows)
+    number = rows[0].round if rows else "-"
+    print(f"round {number}: {regions} regions of {len(rows)} images selected, {clicks:g} clicks")
+    for row in rows[: args.show]:
+        chosen = ", ".join(f"{e['region']} ({e['class']})" for e in (row.prediction or {}).get("regions", []))
+        print(f"{row.rank:>5}  {row.score:.6g}  {row.path}: {chosen}")
+    return 0
+
+
 def _export(args: argparse.Namespace) -> int:
     with Project(args.dir) as project:
         written = export(
@@ -126,7 +151,7 @@ def add_project_parser(commands: Any) -> None:
     source.add_argument("--images", help="folder (searched recursively) or glob pattern of images")
     source.add_argument("--manifest", type=Path, help="CSV (a 'path' column) or JSONL ({\"path\": ...})")
     init.add_argument("--root", type=Path, help="folder manifest paths are relative to (default: its folder)")
-    init.add_argument("--task", choices=["classification", "detection"], required=True)
+    init.add_argument("--task", choices=["classification", "detection", "segmentation"], required=True)
     init.add_argument("--classes", required=True, help="a,b,c or @FILE with one class per line")
     init.set_defaults(run=_init)
 
@@ -147,6 +172,31 @@ def add_project_parser(commands: Any) -> None:
     rnd.add_argument("--show", type=int, default=10, help="print this many of the selected images")
     rnd.add_argument("--quiet", action="store_true")
     rnd.set_defaults(run=_round)
+
+    reg = sub.add_parser(
+        "regions", help="segmentation: select the regions to label within a budget of clicks"
+    )
+    reg.add_argument("dir", type=Path)
+    reg.add_argument("--predictions", type=Path, required=True, help=".npz/.parquet with ids and seg_probs")
+    reg.add_argument("--budget", type=int, required=True, help="clicks to spend")
+    reg.add_argument(
+        "--measure", choices=["entropy", "margin", "least_confidence", "bald"], default="entropy"
+    )
+    reg.add_argument("--regions", choices=["grid", "superpixels"], default="grid")
+    reg.add_argument("--cell", type=int, default=16, help="grid: region side in pixels")
+    reg.add_argument("--segments", type=int, default=256, help="superpixels: about how many per image")
+    reg.add_argument(
+        "--cost",
+        choices=["dominant", "classes"],
+        default="dominant",
+        help="clicks per region: 1 (one label each), or its number of predicted classes",
+    )
+    reg.add_argument("--no-class-balance", action="store_true", help="drop the exp(-p_c) rarity weight")
+    reg.add_argument("--max-per-image", type=int, help="at most this many regions of one image")
+    reg.add_argument("--model-version", help="recorded with the round and sent to Label Studio")
+    reg.add_argument("--show", type=int, default=10)
+    reg.add_argument("--quiet", action="store_true")
+    reg.set_defaults(run=_regions)
 
     out = sub.add_parser("export", help="write a round's selection (or other images) for annotation")
     out.add_argument("dir", type=Path)

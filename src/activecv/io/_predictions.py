@@ -24,6 +24,7 @@ from activecv.types import Selection
 
 SUFFIXES = (".npz", ".parquet")
 CLASS_PROBS = ("probs", "logits", "mc_probs", "mc_log_probs")  # arrays a prediction's class comes from
+CLASS_MAPS = {"seg_probs": 1, "seg_logits": 1, "seg_mc_probs": 2}  # segmentation: each one's class axis
 
 
 def _import_pyarrow() -> Any:
@@ -136,13 +137,35 @@ class PredictionsFile:
         return checked_ids(self.load("ids"), f"'ids' in {str(self.path)!r}")
 
     def class_probs_source(self) -> str | None:
-        """The array class probabilities come from (probs, logits or MC samples), if any."""
-        return next((n for n in CLASS_PROBS if n in self.names), None)
+        """The array class probabilities come from (probs, logits, MC samples or their
+        segmentation maps), if any."""
+        return next((n for n in (*CLASS_PROBS, *CLASS_MAPS) if n in self.names), None)
+
+    def class_axis(self) -> tuple[str, int] | None:
+        """The array holding class scores and its class axis, if the file has one."""
+        name = self.class_probs_source()
+        return None if name is None else (name, CLASS_MAPS.get(name, -1))
+
+    def class_maps(self, rows: np.ndarray) -> list[np.ndarray] | None:
+        """The arg-max class map (H, W) uint8 of each of the given rows of a segmentation file,
+        in that order, read image by image; None when it has no segmentation maps."""
+        name = next((n for n in CLASS_MAPS if n in self.names), None)
+        if name is None:
+            return None
+        wanted = {int(r): k for k, r in enumerate(np.asarray(rows).tolist())}
+        found: list[np.ndarray | None] = [None] * len(wanted)
+        offset = 0
+        for chunk in self.stream(name, 1):
+            if offset in wanted:
+                maps = chunk[0] if name != "seg_mc_probs" else chunk[0].astype(np.float64).mean(axis=0)
+                found[wanted[offset]] = np.argmax(maps, axis=0).astype(np.uint8)
+            offset += 1
+        return [m for m in found if m is not None]
 
     def class_probs(self, rows: np.ndarray) -> np.ndarray | None:
         """Class probabilities (len(rows), C) of the given rows, from probs, logits or the mean
         of MC samples, for pre-annotations; None when the file has none of them."""
-        name = self.class_probs_source()
+        name = next((n for n in CLASS_PROBS if n in self.names), None)
         if name is None:
             return None
         picked = self.rows(name, rows)

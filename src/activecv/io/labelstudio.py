@@ -23,7 +23,7 @@ import numpy as np
 from activecv._errors import InputError
 from activecv._files import resolve_under
 from activecv.io._annotations import Annotation, AnnotationFile, Box, Label, composed, read_json
-from activecv.io._masks import brush_decode, percent_polygon_to_mask
+from activecv.io._masks import brush_decode, brush_encode, percent_polygon_to_mask
 
 FROM_NAME = "label"
 TO_NAME = "image"
@@ -41,12 +41,13 @@ class TaskImageError(InputError):
 
 def label_config(task: str, classes: Sequence[str]) -> str:
     """The labeling interface (XML) for a project: choices for classification, rectangle labels
-    for detection; the names match what :func:`label_studio_tasks` and the import expect."""
+    for detection, brush labels for segmentation (the first class is the background: pixels no
+    brush covers); the names match what :func:`label_studio_tasks` and the import expect."""
     if task == "classification":
         tag, item = "Choices", "Choice"
         extra = ' choice="single" showInline="true"'
     else:
-        tag, item, extra = "RectangleLabels", "Label", ""
+        tag, item, extra = ("BrushLabels" if task == "segmentation" else "RectangleLabels"), "Label", ""
     options = "\n".join(f"    <{item} value={quoteattr(name)}/>" for name in classes)
     return (
         f'<View>\n  <Image name="{TO_NAME}" value="$image"/>\n'
@@ -152,6 +153,7 @@ class TaskItem:
     prediction: dict[str, Any] | None  # {"class": name, "score": p} or {"boxes": [...]}
     width: int | None = None
     height: int | None = None
+    regions: list[int] | None = None  # a region round: the regions of the image to label
 
 
 def label_studio_tasks(
@@ -170,6 +172,8 @@ def label_studio_tasks(
             "activecv_rank": item.rank,
             "activecv_score": item.score,
         }
+        if item.regions is not None:
+            data["activecv_regions"] = item.regions
         prediction = {
             "model_version": model_version,
             "score": (item.rank - 1) / n,
@@ -188,9 +192,14 @@ def model_results(
     to_name: str = TO_NAME,
 ) -> list[dict[str, Any]]:
     """A model's labels as Label Studio results: ``{"class": name}`` becomes a choice,
-    ``{"boxes": [{"box": xyxy, "class", "score"}]}`` rectangles in percent of the image."""
+    ``{"boxes": [{"box": xyxy, "class", "score"}]}`` rectangles in percent of the image,
+    ``{"masks": [{"class": name, "mask": (H, W) bool}]}`` brushes."""
     if prediction is None:
         return []
+    if task == "segmentation":
+        return [
+            _brush(m["class"], m["mask"], from_name, to_name) for m in prediction["masks"] if m["mask"].any()
+        ]
     if task == "classification":
         choice = {"choices": [prediction["class"]]}
         return [{"from_name": from_name, "to_name": to_name, "type": "choices", "value": choice}]
@@ -222,6 +231,18 @@ def model_results(
 
 
 # ---- annotations in ------------------------------------------------------------------------
+
+
+def _brush(name: str, mask: np.ndarray, from_name: str, to_name: str) -> dict[str, Any]:
+    height, width = mask.shape
+    return {
+        "from_name": from_name,
+        "to_name": to_name,
+        "type": "brushlabels",
+        "original_width": width,
+        "original_height": height,
+        "value": {"format": "rle", "rle": brush_encode(mask), "brushlabels": [name]},
+    }
 
 
 def read_label_studio_export(path: str | Path) -> AnnotationFile:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import tempfile
@@ -11,13 +12,24 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from activecv.io import TaskItem, label_config, label_studio_tasks, write_selection_rows
+import numpy as np
+
+from activecv.io import (
+    TaskItem,
+    coco_rle_encode,
+    label_config,
+    label_studio_tasks,
+    write_index_mask,
+    write_selection_rows,
+)
 from activecv.io.labelstudio import local_files_url
+from activecv.project import _masks as masks
+from activecv.project import _region_rounds as region_rounds
 from activecv.project._discover import is_uri
 from activecv.project._project import Project
 from activecv.project._records import ProjectError, QueuedItem
 
-FORMATS = ("labelstudio", "csv", "coco")
+FORMATS = ("labelstudio", "csv", "coco", "masks")
 ITEM_SETS = ("selection", "queue", "labeled", "unlabeled", "all")
 
 
@@ -66,6 +78,8 @@ def export(
         raise ProjectError(
             f"Label Studio tasks are made from a round's selection or the queue; got items={items!r}."
         )
+    if fmt == "masks" and project.task != "segmentation":
+        raise ProjectError(f"masks are the labels of a segmentation project; this one is {project.task}.")
     out = Path(out)
     rows = _rows(project, items, round_number)
     if fmt == "csv":
@@ -76,6 +90,8 @@ def export(
     elif fmt == "coco":
         dataset = _coco(project, rows, rows[0].round if rows else None)
         _atomic(out, lambda f: Path(f).write_text(json.dumps(dataset), encoding="utf-8"))
+    elif fmt == "masks":
+        return _write_masks(project, rows, out)
     else:
         _write_label_studio(
             project, rows, out, _url_maker(project, image_url, local_files_root), model_version
@@ -114,20 +130,7 @@ def _write_label_studio(
     model_version: str | None,
 ) -> None:
     tasks = label_studio_tasks(
-        [
-            TaskItem(
-                r.id,
-                r.path,
-                url_of(r.path),
-                r.rank or 0,
-                r.score or 0.0,
-                r.round,
-                r.prediction,
-                r.width,
-                r.height,
-            )
-            for r in rows
-        ],
+        [_task_item(project, r, url_of(r.path)) for r in rows],
         project_id=project.id,
         task=project.task,
         model_version=model_version or _model_version(project, rows),
@@ -137,6 +140,49 @@ def _write_label_studio(
     _atomic(
         out.with_name(out.stem + ".label_config.xml"), lambda f: Path(f).write_text(config, encoding="utf-8")
     )
+
+
+def _task_item(project: Project, row: ExportRow, url: str) -> TaskItem:
+    """One task; a segmentation prediction becomes one brush per class, or per region to label."""
+    prediction, regions = row.prediction, None
+    if project.task == "segmentation" and prediction is not None:
+        if "regions" in prediction:
+            region_map = region_rounds.region_map(prediction)
+            regions = [entry["region"] for entry in prediction["regions"]]
+            layers = [{"class": e["class"], "mask": region_map == e["region"]} for e in prediction["regions"]]
+        else:
+            mask = masks.from_png(base64.b64decode(prediction["mask_png"]))
+            layers = [
+                {"class": project.classes[c], "mask": mask == c} for c in range(1, len(project.classes))
+            ]
+        prediction = {"masks": layers}
+    return TaskItem(
+        row.id,
+        row.path,
+        url,
+        row.rank or 0,
+        row.score or 0.0,
+        row.round,
+        prediction,
+        row.width,
+        row.height,
+        regions,
+    )
+
+
+def _write_masks(project: Project, rows: list[ExportRow], out: Path) -> int:
+    """The current mask of every labeled image among ``rows`` as ``out/<its path>.png``
+    (suffix replaced); images without a mask are left out. Returns how many were written."""
+    written = 0
+    for row in rows:
+        mask = project.mask(row.id)
+        if mask is None or is_uri(row.path):
+            continue
+        target = out / Path(row.path).with_suffix(".png")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_index_mask(target, mask)
+        written += 1
+    return written
 
 
 def _model_version(project: Project, rows: list[ExportRow]) -> str:
@@ -180,6 +226,9 @@ def _coco(project: Project, rows: list[ExportRow], round_number: int | None) -> 
         if not is_uri(row.path):
             project.local_path(row.path)  # refuses a path that escapes the root
         images.append({"id": row.id, "file_name": row.path, "width": row.width, "height": row.height})
+        if project.task == "segmentation":
+            annotations += _coco_masks(project, row.id, len(annotations))
+            continue
         for label in labels.get(row.id, []):
             record: dict[str, Any] = {
                 "id": len(annotations) + 1,
@@ -201,6 +250,32 @@ def _coco(project: Project, rows: list[ExportRow], round_number: int | None) -> 
         "annotations": annotations,
         "categories": [{"id": k, "name": name} for name, k in category.items()],
     }
+
+
+def _coco_masks(project: Project, item_id: int, before: int) -> list[dict[str, Any]]:
+    """One COCO annotation per class in the image's mask: RLE segmentation, area, bbox."""
+    mask = project.mask(item_id)
+    if mask is None:
+        return []
+    out: list[dict[str, Any]] = []
+    for c in range(len(project.classes)):
+        pixels = mask == c
+        if not pixels.any():
+            continue
+        rows, cols = np.flatnonzero(pixels.any(axis=1)), np.flatnonzero(pixels.any(axis=0))
+        x0, y0, x1, y1 = int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+        out.append(
+            {
+                "id": before + len(out) + 1,
+                "image_id": item_id,
+                "category_id": c + 1,
+                "iscrowd": 0,
+                "segmentation": coco_rle_encode(pixels),
+                "area": int(pixels.sum()),
+                "bbox": [x0, y0, x1 - x0, y1 - y0],
+            }
+        )
+    return out
 
 
 def _atomic(out: Path, write: Callable[[str], object]) -> None:

@@ -99,8 +99,8 @@ def class_pixels(mask: np.ndarray, n_classes: int) -> dict[int, int]:
 
 def store(conn: sqlite3.Connection, annotation_id: int, mask: np.ndarray) -> None:
     conn.execute(
-        "INSERT INTO masks (annotation_id, width, height, png) VALUES (?, ?, ?, ?)",
-        (annotation_id, mask.shape[1], mask.shape[0], to_png(mask)),
+        "INSERT INTO masks (annotation_id, width, height, png, complete) VALUES (?, ?, ?, ?, ?)",
+        (annotation_id, mask.shape[1], mask.shape[0], to_png(mask), int(not (mask == UNLABELED).any())),
     )
 
 

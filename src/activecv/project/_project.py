@@ -14,6 +14,7 @@ import numpy as np
 from activecv.io import AnnotationFile, Label
 from activecv.project import _labels as labels
 from activecv.project import _pool as pool
+from activecv.project import _region_rounds as region_rounds
 from activecv.project import _rounds as rounds
 from activecv.project import _work as work
 from activecv.project._discover import describe, find_images, is_uri, read_manifest, relative_path, unique
@@ -221,6 +222,38 @@ class Project:
             predictions, strategy, budget, params, candidates, seed, model_version, background_index
         )
         return rounds.selection(self._ledger, rounds.make_round(self._ledger, self._schema, asked, progress))
+
+    def round_regions(
+        self,
+        predictions: str | Path,
+        budget: int,
+        *,
+        measure: str = "entropy",
+        regions: str = "grid",
+        cell: int = 16,
+        n_segments: int = 256,
+        cost: str = "dominant",
+        class_balance: bool = True,
+        max_regions_per_image: int | None = None,
+        model_version: str | None = None,
+        progress: bool = False,
+    ) -> list[SelectedItem]:
+        """A region round of a segmentation project: the regions to label within ``budget``
+        clicks (``activecv.select_regions``: grid cells of ``cell`` pixels, or ``superpixels``,
+        SLIC of about ``n_segments`` regions cached under the project), among images not
+        labeled whole and regions not chosen before. Returns the chosen images, best first,
+        each with its regions in ``prediction["regions"]``."""
+        if self.task != "segmentation":
+            raise ProjectError(f"region rounds are for segmentation projects; this one is {self.task}.")
+        asked = region_rounds.RegionRequest(
+            Path(predictions), budget, measure, regions, cell, n_segments, cost, class_balance,
+            max_regions_per_image, model_version,
+        )  # fmt: skip
+        cache = self.directory / "superpixels"
+        number = region_rounds.make_region_round(
+            self._ledger, self.classes, self.root, cache, asked, progress
+        )
+        return rounds.selection(self._ledger, number)
 
     def rounds(self) -> list[RoundRecord]:
         """Every round's record (strategy, params, seed, model version, ...), oldest first."""

@@ -3,6 +3,7 @@ selection was made from, in one transaction."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import sqlite3
@@ -18,7 +19,9 @@ from activecv._errors import PoolExhaustedError
 from activecv._files import file_sha256
 from activecv.io import PredictionsFile, load_coco_detections, read_strategy_inputs
 from activecv.project import _labels as labels
+from activecv.project import _masks as masks
 from activecv.project import _pool as pool
+from activecv.project import _region_rounds as region_rounds
 from activecv.project._ledger import Ledger
 from activecv.project._records import ProjectError, RoundProgress, RoundRecord, SelectedItem
 from activecv.strategies import ScoreStrategy, Strategy, get_strategy
@@ -196,7 +199,10 @@ def _plan(ledger: Ledger, schema: labels.Schema, asked: RoundRequest, progress: 
     )
     rows = selection.indices
     predictions: list[dict[str, Any] | None]
-    if file is not None:
+    if file is not None and schema.task == "segmentation":
+        maps = file.class_maps(rows)
+        predictions = [None] * len(rows) if maps is None else [{"mask_png": png_text(m)} for m in maps]
+    elif file is not None:
         probs = file.class_probs(rows)
         predictions = (
             [None] * len(rows) if probs is None else [_class_prediction(p, schema.classes) for p in probs]
@@ -229,12 +235,20 @@ def _recorded_scores(selection: Selection, item_ids: np.ndarray) -> dict[int, fl
 
 
 def _check_class_columns(file: PredictionsFile, n_classes: int) -> None:
-    name = file.class_probs_source()
-    if name is not None and file.shape(name)[-1] != n_classes:
+    found = file.class_axis()
+    if found is None:
+        return
+    name, axis = found
+    if file.shape(name)[axis] != n_classes:
         raise ProjectError(
             f"{name!r} in {str(file.path)!r} has shape {file.shape(name)}, but the project has "
             f"{n_classes} classes; columns must follow the project's classes, in order."
         )
+
+
+def png_text(mask: np.ndarray) -> str:
+    """A mask as base64 PNG text, for a selection's JSON pre-annotation."""
+    return base64.b64encode(masks.to_png(mask)).decode("ascii")
 
 
 def _class_prediction(probs: np.ndarray, classes: Sequence[str]) -> dict[str, Any]:
@@ -279,6 +293,8 @@ def selection(ledger: Ledger, round_number: int | None) -> list[SelectedItem]:
             )
     else:
         round_number = _check_round(ledger, round_number)
+    if region_rounds.is_region_round(ledger, round_number):
+        return region_rounds.region_selection(ledger, round_number)
     rows = ledger.execute(
         "SELECT s.rank, s.item_id, i.path, s.score, s.prediction, i.width, i.height FROM selections s "
         "JOIN items i ON i.id = s.item_id WHERE s.round_id = ? ORDER BY s.rank",
@@ -301,8 +317,14 @@ def progress(ledger: Ledger) -> list[RoundProgress]:
     return [
         RoundProgress(number, strategy, selected, selected - still_open)
         for number, strategy, selected, still_open in ledger.execute(
-            "SELECT r.id, r.strategy, COUNT(s.item_id), COALESCE(SUM(s.open), 0) FROM rounds r "
-            "LEFT JOIN selections s ON s.round_id = r.id GROUP BY r.id ORDER BY r.id"
+            # A region round's image is still open until an annotation of it comes after the round.
+            "SELECT r.id, r.strategy, "
+            "(SELECT COUNT(*) FROM selections s WHERE s.round_id = r.id) "
+            "+ (SELECT COUNT(*) FROM selection_regions g WHERE g.round_id = r.id), "
+            "(SELECT COALESCE(SUM(s.open), 0) FROM selections s WHERE s.round_id = r.id) "
+            "+ (SELECT COUNT(*) FROM selection_regions g WHERE g.round_id = r.id AND NOT EXISTS "
+            "(SELECT 1 FROM annotations a WHERE a.item_id = g.item_id AND a.created_at >= r.created_at)) "
+            "FROM rounds r ORDER BY r.id"
         )
     ]
 

@@ -108,7 +108,8 @@ MIGRATIONS: list[str] = [
         annotation_id INTEGER PRIMARY KEY REFERENCES annotations (id),
         width INTEGER NOT NULL,
         height INTEGER NOT NULL,
-        png BLOB NOT NULL                 -- 8-bit index mask: class index, 255 = not labeled
+        png BLOB NOT NULL,                -- 8-bit index mask: class index, 255 = not labeled
+        complete INTEGER NOT NULL         -- 1 when every pixel is labeled
     );
     CREATE TABLE selection_regions (
         round_id INTEGER NOT NULL REFERENCES rounds (id),
