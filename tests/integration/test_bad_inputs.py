@@ -247,7 +247,7 @@ API: list[tuple[str, Call, str]] = [
             ),
             "labelstudio",
         ),
-        r"has a result of type 'keypointlabels'; activecv imports 'choices', 'rectanglelabels', 'brushlabels'",
+        r"has a result of type 'keypointlabels'; activecv imports 'choices', 'rectanglelabels'",
     ),
     (
         "labelstudio-invalid-json",

@@ -92,7 +92,7 @@ def test_choices_and_annotator_email(tmp_path: Path) -> None:
                     "annotations": [{"result": [{"type": "keypointlabels", "value": {}}]}],
                 }
             ],
-            r"has a result of type 'keypointlabels'; activecv imports 'choices', 'rectanglelabels', 'brushlabels'",
+            r"has a result of type 'keypointlabels'; activecv imports 'choices', 'rectanglelabels'",
         ),
         (
             [

@@ -304,7 +304,9 @@ def test_malformed_files_are_refused(tmp_path: Path, digit_pool: Any) -> None:
     (tmp_path / "x.csv").write_text("file,class\n000.png,1\n")
     with pytest.raises(InputError, match=r"must have a 'path' \(or 'id'\) column and a 'label' column"):
         import_labels(project, tmp_path / "x.csv", "csv")
-    with pytest.raises(InputError, match=r"format must be one of labelstudio, coco, csv, folder, masks; got 'xml'"):
+    with pytest.raises(
+        InputError, match=r"format must be one of labelstudio, coco, csv, folder, masks; got 'xml'"
+    ):
         import_labels(project, bad, "xml")
     assert dump(project) == before
 

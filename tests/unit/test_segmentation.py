@@ -11,7 +11,7 @@ import pytest
 import activecv as acv
 from activecv.strategies import bald, entropy, least_confidence, margin, pixel_bald, pixel_uncertainty
 from activecv.strategies._regions import region_scores, region_statistics, take_within_budget
-from activecv.strategies._segmentation import aggregate, class_weights
+from activecv.strategies._segmentation import class_weights, image_scores
 
 
 def maps(n: int = 4, c: int = 3, h: int = 6, w: int = 5, seed: int = 0) -> np.ndarray:
@@ -44,13 +44,13 @@ def test_pixel_bald_is_bald_per_pixel() -> None:
 def test_aggregates_by_hand() -> None:
     u = np.array([[[0.1, 0.2], [0.3, 0.9]], [[0.5, 0.5], [0.5, 0.5]]])
     valid = np.array([[[True, True], [True, False]], [[False, False], [False, False]]])
-    assert aggregate(u, "mean").tolist() == pytest.approx([0.375, 0.5])
-    assert aggregate(u, "mean", valid=valid).tolist() == pytest.approx([0.2, 0.0])  # no valid pixel: 0
-    assert aggregate(u, "max", valid=valid).tolist() == pytest.approx([0.3, 0.0])
-    assert aggregate(u, "top_q", q=0.5).tolist() == pytest.approx([0.6, 0.5])  # the top 2 of 4
-    assert aggregate(u, "top_q", q=0.01).tolist() == pytest.approx([0.9, 0.5])  # at least one pixel
+    assert image_scores(u, "mean").tolist() == pytest.approx([0.375, 0.5])
+    assert image_scores(u, "mean", valid=valid).tolist() == pytest.approx([0.2, 0.0])  # no valid pixel: 0
+    assert image_scores(u, "max", valid=valid).tolist() == pytest.approx([0.3, 0.0])
+    assert image_scores(u, "top_q", q=0.5).tolist() == pytest.approx([0.6, 0.5])  # the top 2 of 4
+    assert image_scores(u, "top_q", q=0.01).tolist() == pytest.approx([0.9, 0.5])  # at least one pixel
     weights = np.array([[[2.0, 0.0], [1.0, 1.0]], [[1.0] * 2] * 2])
-    assert aggregate(u, "mean", weights=weights).tolist() == pytest.approx([(0.2 + 0.3 + 0.9) / 4, 0.5])
+    assert image_scores(u, "mean", weights=weights).tolist() == pytest.approx([(0.2 + 0.3 + 0.9) / 4, 0.5])
 
 
 def test_class_weights_by_hand() -> None:

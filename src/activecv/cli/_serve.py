@@ -30,7 +30,8 @@ def _serve(args: argparse.Namespace) -> int:
         std=args.std,
         outputs=args.outputs,
     )
-    metric = args.annotate_metric or ("entropy" if args.task == "classification" else "entropy_max")
+    defaults = {"classification": "entropy", "detection": "entropy_max", "segmentation": "entropy_mean"}
+    metric = args.annotate_metric or defaults[args.task]
     top = args.top if args.threshold is None else None
     policy = AnnotatePolicy(metric, threshold=args.threshold, top=top, window=args.window)
     if args.allow_anonymous and args.host not in LOOPBACK and not args.host.startswith("127."):
@@ -70,7 +71,9 @@ def add_serve_parser(commands: Any) -> None:
         "serve", help="prediction service with active-learning measures; Label Studio ML backend"
     )
     serve.add_argument("--model", required=True, help=".onnx, TorchScript .pt, or module:callable")
-    serve.add_argument("--task", choices=["classification", "detection"], default="classification")
+    serve.add_argument(
+        "--task", choices=["classification", "detection", "segmentation"], default="classification"
+    )
     serve.add_argument("--classes", required=True, help="a,b,c or @FILE with one class per line")
     serve.add_argument("--input-size", type=pixel_pair("HEIGHT,WIDTH"), default=(28, 28), metavar="H,W")
     serve.add_argument("--channels", type=int, choices=[1, 3], default=1)
@@ -89,7 +92,8 @@ def add_serve_parser(commands: Any) -> None:
     serve.add_argument(
         "--annotate-metric",
         help="classification: entropy (default), margin, ratio, least_confidence; "
-        "detection: entropy_max (default), entropy_mean, entropy_sum",
+        "detection: entropy_max (default), entropy_mean, entropy_sum; "
+        "segmentation: entropy_mean (default), entropy_top, margin_mean, margin_top",
     )
     rule = serve.add_mutually_exclusive_group()
     rule.add_argument("--threshold", type=float, help="annotate when the metric is at least this")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import io
 from typing import Any
 
 import numpy as np
@@ -40,20 +42,29 @@ async def backend_predict(state: State, request: BackendPredictRequest) -> dict[
     decoded = [await _task_image(state, task, n, face.image_key) for n, task in enumerate(tasks)]
     outputs = await state.predict(np.stack([d.pixels for d in decoded]))
     results = []
+    spec = state.predictor.spec
     for image, output in zip(decoded, outputs, strict=True):
-        item = state.assess(output)
+        item = state.assess(output, image)
+        prediction = item["prediction"]
+        if spec.task == "segmentation":  # one brush per class, the background aside
+            mask = _mask(prediction["mask_png"])
+            prediction = {
+                "masks": [{"class": spec.classes[c], "mask": mask == c} for c in range(1, len(spec.classes))]
+            }
         result = ls.model_results(
-            state.predictor.spec.task,
-            item["prediction"],
-            image.width,
-            image.height,
-            face.from_name,
-            face.to_name,
+            spec.task, prediction, image.width, image.height, face.from_name, face.to_name
         )
         results.append(
             {"result": result, "score": item["label_studio_score"], "model_version": state.predictor.version}
         )
     return {"results": results}
+
+
+def _mask(text: str) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(base64.b64decode(text))) as image:
+        return np.asarray(image)
 
 
 async def _task_image(state: ServiceState, task: dict[str, Any], n: int, key: str) -> DecodedImage:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import bisect
+import io
 import math
 import threading
 from collections import deque
@@ -12,15 +14,25 @@ from typing import Any
 import numpy as np
 
 from activecv._errors import InputError
-from activecv.strategies import box_distributions, box_uncertainty, uncertainty_measures
+from activecv.strategies import (
+    box_distributions,
+    box_uncertainty,
+    image_scores,
+    pixel_uncertainty,
+    uncertainty_measures,
+)
 from activecv.types import Detections
 
 CLASSIFICATION_METRICS = ("least_confidence", "margin", "ratio", "entropy")
 DETECTION_METRICS = ("entropy_max", "entropy_mean", "entropy_sum")
+SEGMENTATION_METRICS = ("entropy_mean", "entropy_top", "margin_mean", "margin_top")
+TOP_SHARE = 0.1  # the top fraction of pixels the *_top measures average
 
 
 def metric_names(task: str) -> tuple[str, ...]:
-    return CLASSIFICATION_METRICS if task == "classification" else DETECTION_METRICS
+    return {"classification": CLASSIFICATION_METRICS, "segmentation": SEGMENTATION_METRICS}.get(
+        task, DETECTION_METRICS
+    )
 
 
 def classification_measures(
@@ -68,12 +80,45 @@ def detection_measures(det: Detections, classes: tuple[str, ...]) -> tuple[dict[
     return {"boxes": boxes}, measures
 
 
+def segmentation_measures(
+    probs: np.ndarray, classes: tuple[str, ...], size: tuple[int, int]
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """The prediction of one image's class maps (C, H, W): the arg-max mask at the image's own
+    ``size`` (width, height), as base64 PNG, and each class's share of it; the mean and the
+    top-10% mean of the pixel entropy (nats) and margin (1 - (p1 - p2)), as the segmentation
+    strategies define them."""
+    from PIL import Image
+
+    maps = probs[None]
+    measures = {}
+    for name in ("entropy", "margin"):
+        pixel = pixel_uncertainty(maps, name)
+        measures[f"{name}_mean"] = float(image_scores(pixel, "mean")[0])
+        measures[f"{name}_top"] = float(image_scores(pixel, "top_q", q=TOP_SHARE)[0])
+    small = Image.fromarray(np.argmax(probs, axis=0).astype(np.uint8), mode="L")
+    mask = np.asarray(small.resize(size, Image.Resampling.NEAREST))
+    shares = np.bincount(mask.ravel(), minlength=len(classes)) / mask.size
+    buffer = io.BytesIO()
+    Image.fromarray(mask, mode="L").save(buffer, format="PNG")
+    prediction = {
+        "classes": {name: float(share) for name, share in zip(classes, shares, strict=False) if share},
+        "mask_png": base64.b64encode(buffer.getvalue()).decode("ascii"),
+    }
+    return prediction, measures
+
+
 def label_studio_score(metric: str, value: float, n_classes: int) -> float:
     """The measure as Label Studio's prediction score (lower = label first): one minus the
     measure scaled to [0, 1], or 1 / (1 + value) for the unbounded ``entropy_sum``."""
     if metric == "entropy_sum":
         return 1.0 / (1.0 + value)
-    scale = {"entropy": math.log(n_classes), "least_confidence": (n_classes - 1) / n_classes}.get(metric, 1.0)
+    entropy = math.log(n_classes)
+    scale = {
+        "entropy": entropy,
+        "entropy_mean": entropy,
+        "entropy_top": entropy,
+        "least_confidence": (n_classes - 1) / n_classes,
+    }.get(metric, 1.0)
     return float(min(max(1.0 - value / scale, 0.0), 1.0))
 
 

@@ -16,7 +16,7 @@ from activecv._files import file_sha256
 from activecv.strategies import softmax
 from activecv.types import Detections
 
-TASKS = ("classification", "detection")
+TASKS = ("classification", "detection", "segmentation")
 OUTPUTS = ("logits", "probs")
 
 
@@ -42,9 +42,10 @@ class ModelSpec:
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise InputError(f"task must be one of {', '.join(TASKS)}; got {self.task!r}.")
-        if len(self.classes) < 1 + (self.task == "classification"):
+        if len(self.classes) < 1 + (self.task != "detection"):
             raise InputError(
-                f"classes must name every class (at least 2 for classification); got {self.classes}."
+                f"classes must name every class (at least 2 for classification and segmentation); "
+                f"got {self.classes}."
             )
         if self.channels not in (1, 3):
             raise InputError(f"channels must be 1 (grayscale) or 3 (RGB); got {self.channels}.")
@@ -57,8 +58,9 @@ class ModelSpec:
 
 
 class Predictor:
-    """``predict(batch)``: (B, channels, H, W) float32 in, class probabilities (B, C) or one
-    Detections per image out; ``version`` names the model (its file's hash unless given)."""
+    """``predict(batch)``: (B, channels, H, W) float32 in; out class probabilities (B, C), one
+    Detections per image, or class maps (B, C, h, w) for segmentation; ``version`` names the
+    model (its file's hash unless given)."""
 
     def __init__(self, spec: ModelSpec, run: Callable[[np.ndarray], Any], version: str) -> None:
         self.spec = spec
@@ -75,12 +77,26 @@ class Predictor:
         if self.spec.task == "detection":
             return _checked_detections(out, batch.shape[0], len(self.spec.classes))
         scores = np.asarray(out, dtype=np.float64)
+        if self.spec.task == "segmentation":
+            return self._class_maps(scores, batch.shape[0])
         if scores.shape != (batch.shape[0], len(self.spec.classes)):
             raise InputError(
                 f"the model returned shape {scores.shape} for {batch.shape[0]} images; expected "
                 f"({batch.shape[0]}, {len(self.spec.classes)}), one column per class."
             )
         return softmax(scores) if self.spec.outputs == "logits" else scores
+
+    def _class_maps(self, scores: np.ndarray, n: int) -> np.ndarray:
+        c = len(self.spec.classes)
+        if scores.ndim != 4 or scores.shape[:2] != (n, c):
+            raise InputError(
+                f"the model returned shape {scores.shape} for {n} images; a segmentation model returns "
+                f"({n}, {c}, H, W): one map per class."
+            )
+        if self.spec.outputs != "logits":
+            return scores
+        moved = np.moveaxis(scores, 1, -1)
+        return np.moveaxis(softmax(moved.reshape(-1, c)).reshape(moved.shape), -1, 1)
 
 
 def load_predictor(spec: ModelSpec, version: str | None = None) -> Predictor:

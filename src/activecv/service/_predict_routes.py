@@ -75,7 +75,7 @@ async def predict(
         if config.plain:
             results.append({**result, "prediction": np.asarray(output).tolist()})
             continue
-        result.update(state.assess(output))
+        result.update(state.assess(output, image))
         state.metrics.images.labels("true" if result["annotate"] else "false").inc()
         if result["annotate"] and state.project is not None:
             result["queued_item"] = await run_in_threadpool(state.enqueue, data, image, result)

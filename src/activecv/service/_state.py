@@ -13,7 +13,12 @@ from activecv.project import Project
 from activecv.service._config import ServiceConfig
 from activecv.service._images import DecodedImage
 from activecv.service._limits import ModelGate
-from activecv.service._measures import classification_measures, detection_measures, label_studio_score
+from activecv.service._measures import (
+    classification_measures,
+    detection_measures,
+    label_studio_score,
+    segmentation_measures,
+)
 from activecv.service._metrics import Metrics
 from activecv.service._model import Predictor
 from activecv.service._training import Training
@@ -39,11 +44,13 @@ class ServiceState:
     async def predict(self, batch: np.ndarray) -> Any:
         return await self.gate.run(self.predictor.predict, batch)
 
-    def assess(self, output: Any) -> dict[str, Any]:
+    def assess(self, output: Any, image: DecodedImage) -> dict[str, Any]:
         """Prediction, measures and the annotate decision of one image."""
         spec, policy = self.predictor.spec, self.config.policy
         if spec.task == "classification":
             prediction, measures = classification_measures(output, spec.classes)
+        elif spec.task == "segmentation":
+            prediction, measures = segmentation_measures(output, spec.classes, (image.width, image.height))
         else:
             prediction, measures = detection_measures(output, spec.classes)
         value = measures[policy.metric]

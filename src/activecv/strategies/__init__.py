@@ -22,7 +22,7 @@ from activecv.strategies._coreset import kcenter_greedy
 from activecv.strategies._detection import box_distributions, box_uncertainty, enms
 from activecv.strategies._ranking import top_k
 from activecv.strategies._regions import grid_regions, select_regions
-from activecv.strategies._segmentation import class_weights, pixel_bald, pixel_uncertainty
+from activecv.strategies._segmentation import class_weights, image_scores, pixel_bald, pixel_uncertainty
 from activecv.strategies._stochastic import stochastic_sample
 from activecv.strategies._uncertainty import (
     entropy,
@@ -48,6 +48,7 @@ __all__ = [
     "format_requirements",
     "get_strategy",
     "grid_regions",
+    "image_scores",
     "kcenter_greedy",
     "least_confidence",
     "list_strategies",

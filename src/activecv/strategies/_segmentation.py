@@ -68,7 +68,7 @@ def class_weights(counts: np.ndarray) -> np.ndarray:
     return inverse / inverse.mean()
 
 
-def aggregate(
+def image_scores(
     uncertainty: np.ndarray,
     how: str,
     q: float = 0.1,
@@ -83,7 +83,7 @@ def aggregate(
     Examples
     --------
     >>> u = np.array([[[0.1, 0.2], [0.3, 0.9]]])
-    >>> [float(aggregate(u, how)[0]) for how in ("mean", "max")], float(aggregate(u, "top_q", q=0.5)[0])
+    >>> [float(image_scores(u, how)[0]) for how in ("mean", "max")], float(image_scores(u, "top_q", q=0.5)[0])
     ([0.375, 0.9], 0.6)
     """
     n = uncertainty.shape[0]

@@ -74,7 +74,7 @@ class _SegmentationScore(ScoreStrategy):
                     f"got {w.shape[0]}."
                 )
             weights = w[probs.argmax(axis=1)]
-        return seg.aggregate(self.pixel_scores(maps), self.aggregate, self.q, valid, weights)
+        return seg.image_scores(self.pixel_scores(maps), self.aggregate, self.q, valid, weights)
 
 
 @register

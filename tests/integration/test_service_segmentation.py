@@ -1,0 +1,85 @@
+"""The service with a segmentation model: per-image measures from class maps, the annotate
+decision, the queue, and brush predictions for Label Studio."""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from activecv.io import brush_decode
+from activecv.project import Project
+from activecv.service import AnnotatePolicy, ModelSpec, Predictor, ServiceConfig, create_app
+from activecv.strategies import image_scores, pixel_uncertainty
+
+pytestmark = pytest.mark.service
+TOKEN = "segmentation-service-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+CLASSES = ("background", "ink")
+
+
+def bright_is_ink(batch: np.ndarray) -> np.ndarray:
+    """Logits (B, 2, H, W): ink where the pixel is bright, least sure at mid grey."""
+    return np.concatenate([4 * (0.5 - batch), 4 * (batch - 0.5)], axis=1)
+
+
+@pytest.fixture
+def client(tmp_path: Path, digit_pool: Any) -> TestClient:
+    pool, _ = digit_pool
+    Project.init(tmp_path / "project", task="segmentation", classes=CLASSES, images=pool).close()
+    spec = ModelSpec("stub", "segmentation", CLASSES, input_size=(16, 16))
+    policy = AnnotatePolicy("entropy_mean", threshold=0.0)
+    config = ServiceConfig(policy=policy, token=TOKEN, project=tmp_path / "project")
+    return TestClient(create_app(config, Predictor(spec, bright_is_ink, "seg-v1")))
+
+
+def png(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels.astype(np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_segmentation_predictions_carry_their_measures_and_mask(client: TestClient, digit_pool: Any) -> None:
+    pool, _ = digit_pool
+    data = (pool / "000.png").read_bytes()
+    body = client.post("/v1/predict", files=[("images", ("000.png", data, "image/png"))], headers=AUTH).json()
+    (result,) = body["results"]
+    pixels = np.asarray(Image.open(io.BytesIO(data)), dtype=np.float64)[None, None] / 255.0
+    logits = bright_is_ink(pixels)
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    for name in ("entropy", "margin"):
+        pixel = pixel_uncertainty(probs, name)
+        assert result["measures"][f"{name}_mean"] == pytest.approx(image_scores(pixel, "mean")[0])
+        assert result["measures"][f"{name}_top"] == pytest.approx(image_scores(pixel, "top_q", q=0.1)[0])
+    mask = np.asarray(Image.open(io.BytesIO(base64.b64decode(result["prediction"]["mask_png"]))))
+    np.testing.assert_array_equal(mask, (pixels[0, 0] > 0.5).astype(np.uint8))
+    assert result["prediction"]["classes"]["ink"] == pytest.approx(mask.mean())
+    assert result["annotate"] is True and result["queued_item"] == 1  # a known image, queued once
+    assert [item["path"] for item in client.get("/v1/queue", headers=AUTH).json()["items"]] == ["000.png"]
+
+
+def test_label_studio_gets_brushes(client: TestClient, digit_pool: Any) -> None:
+    pool, _ = digit_pool
+    task = {"id": 4, "data": {"image": "/data/local-files/?d=001.png"}}
+    answer = client.post("/predict", json={"tasks": [task]}, headers=AUTH).json()
+    (brush,) = answer["results"][0]["result"]
+    assert brush["type"] == "brushlabels" and brush["value"]["brushlabels"] == ["ink"]
+    pixels = np.asarray(Image.open(pool / "001.png"))
+    np.testing.assert_array_equal(brush_decode(brush["value"]["rle"], 16, 16), pixels > 127)
+    assert 0 <= answer["results"][0]["score"] <= 1
+
+
+def test_a_model_with_the_wrong_maps_is_refused_at_start() -> None:
+    spec = ModelSpec("stub", "segmentation", CLASSES, input_size=(8, 8))
+    with pytest.raises(ValueError, match=r"a segmentation model returns \(1, 2, H, W\): one map per class"):
+        Predictor(spec, lambda batch: np.zeros((batch.shape[0], 3, 8, 8)), "v").check()
+    with pytest.raises(ValueError, match=r"annotate metric for segmentation must be one of entropy_mean"):
+        AnnotatePolicy("entropy_max", threshold=0.1).check_metric("segmentation")
