@@ -32,10 +32,12 @@ from activecv.adapters.torch._predict import (
     embed,
     ensemble_predict,
     gradient_embeddings,
+    iter_predict,
     mc_predict,
     predict,
     predict_logits,
 )
+from activecv.adapters.torch._segmentation import SegmentationFCN, predict_masks, train_segmenter
 from activecv.adapters.torch._select import select, strategy_inputs
 from activecv.adapters.torch._train import Callback, History, fit
 
@@ -51,6 +53,7 @@ __all__ = [
     "LossPredictionModule",
     "MislabeledReport",
     "ResNet",
+    "SegmentationFCN",
     "build_model",
     "detect",
     "embed",
@@ -61,15 +64,18 @@ __all__ = [
     "flag_mislabeled",
     "from_torchvision",
     "gradient_embeddings",
+    "iter_predict",
     "make_threshold_sets",
     "mc_predict",
     "predict",
     "predict_logits",
     "predict_loss",
+    "predict_masks",
     "ranking_loss",
     "resnet18_cifar",
     "select",
     "small_resnet",
     "strategy_inputs",
     "train_detector",
+    "train_segmenter",
 ]

@@ -2,10 +2,14 @@
 
 Every function runs the model in eval mode on its own device under ``torch.no_grad`` and
 restores the model's train/eval state afterwards. Rows of every output follow the input order.
+Class probabilities are a softmax over axis 1, so the same functions serve classifiers (logits
+(B, C)) and dense models such as segmenters (logits (B, C, H, W)).
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -14,6 +18,7 @@ import numpy as np
 
 from activecv._errors import InputError, InputTypeError, missing_extra
 from activecv._progress import Progress
+from activecv._validation import check_positive_int
 
 try:
     import torch
@@ -32,14 +37,15 @@ def _device(model: nn.Module) -> torch.device:
 def _input_batches(data: Any, batch_size: int) -> Iterator[torch.Tensor]:
     """Input tensors in order from a Tensor / ndarray (N, ...), a Dataset or a DataLoader.
 
-    Dataset items and DataLoader batches may be ``x`` or tuples ``(x, y, ...)``.
+    Dataset items and DataLoader batches may be ``x`` or tuples ``(x, y, ...)``. The data is
+    checked now, not when the first batch is drawn.
     """
+    check_positive_int(batch_size, "batch_size")
     if isinstance(data, np.ndarray):
         data = torch.from_numpy(data)
     if isinstance(data, torch.Tensor):
-        for start in range(0, data.shape[0], batch_size):
-            yield data[start : start + batch_size]
-        return
+        tensor = data
+        return (tensor[start : start + batch_size] for start in range(0, tensor.shape[0], batch_size))
     if isinstance(data, torch.utils.data.DataLoader):
         if isinstance(data.sampler, torch.utils.data.RandomSampler):
             raise InputError(
@@ -54,8 +60,7 @@ def _input_batches(data: Any, batch_size: int) -> Iterator[torch.Tensor]:
             "data must be a torch Tensor, a numpy array, a Dataset or a DataLoader; "
             f"got {type(data).__name__}."
         )
-    for batch in loader:
-        yield batch[0] if isinstance(batch, (list, tuple)) else batch
+    return (batch[0] if isinstance(batch, (list, tuple)) else batch for batch in loader)
 
 
 def _count(data: Any) -> int | None:
@@ -81,30 +86,139 @@ def _eval_mode(model: nn.Module) -> Iterator[None]:
 
 
 def _forward_all(model: nn.Module, data: Any, batch_size: int, label: str, progress: bool) -> Iterator[Any]:
-    """(batch on the model's device) for every batch, with progress lines."""
-    device = _device(model)
-    report = Progress(label, _count(data), progress)
+    """(batch on the model's device) for every batch, with progress lines; ``data`` is checked
+    now."""
+    batches = _input_batches(data, batch_size)
+    return _moved(batches, _device(model), Progress(label, _count(data), progress))
+
+
+def _moved(batches: Iterator[torch.Tensor], device: torch.device, report: Progress) -> Iterator[Any]:
     done = 0
-    for batch in _input_batches(data, batch_size):
+    for batch in batches:
         yield batch.to(device)
         done += batch.shape[0]
         report.update(done)
 
 
+def _logit_batches(
+    model: nn.Module, data: Any, batch_size: int, label: str, progress: bool
+) -> Iterator[torch.Tensor]:
+    """The model's outputs per batch, float32 on the CPU, each computed in eval mode under
+    no_grad; between batches the model and the grad mode are the caller's. ``data`` is
+    checked now."""
+    return _logits_of(model, _forward_all(model, data, batch_size, label, progress))
+
+
+def _logits_of(model: nn.Module, batches: Iterator[Any]) -> Iterator[torch.Tensor]:
+    for x in batches:
+        with _eval_mode(model):
+            logits = model(x).float().cpu()
+        yield logits
+
+
+def _check_positive(value: Any, name: str) -> float:
+    """``value`` as a positive finite float (a temperature, a learning rate)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InputTypeError(f"{name} must be a positive number; got {type(value).__name__}.")
+    number = float(value)
+    if not (math.isfinite(number) and number > 0):
+        raise InputError(f"{name} must be a positive finite number; got {value!r}.")
+    return number
+
+
+def _check_samples(k: Any, name: str) -> int:
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise InputError(f"{name} must be a positive integer; got {k!r}.")
+    return k
+
+
+def _prob_batches(
+    model: nn.Module,
+    data: Any,
+    batch_size: int,
+    temperature: float,
+    k: int | None,
+    consistent: bool,
+    seed: int,
+    label: str,
+    progress: bool,
+) -> Iterator[torch.Tensor]:
+    """Per batch: ``softmax(logits / temperature)`` over axis 1, (b, C, ...), or with ``k``
+    (checked by the caller) the K MC-dropout samples stacked at axis 1, (b, K, C, ...);
+    float32 on the CPU. The single pass takes the softmax on the CPU and the MC passes on the
+    model's device, as predict and mc_predict always did (their outputs stay bit for bit).
+
+    Arguments, data and dropout layers are checked now; batches are computed as drawn.
+    """
+    _check_positive(temperature, "temperature")
+    if k is None:
+        return (
+            torch.softmax(z / temperature, dim=1)
+            for z in _logit_batches(model, data, batch_size, label, progress)
+        )
+    masks = _DropoutMasks(model, seed, consistent)
+    return _mc_batches(model, _forward_all(model, data, batch_size, label, progress), masks, k, temperature)
+
+
+def _mc_batches(
+    model: nn.Module, batches: Iterator[Any], masks: _DropoutMasks, k: int, temperature: float
+) -> Iterator[torch.Tensor]:
+    for x in batches:
+        with _eval_mode(model), masks.attached():
+            samples = []
+            for sample in range(k):
+                masks.k = sample
+                samples.append(torch.softmax(model(x).float() / temperature, dim=1))
+            probs = torch.stack(samples, dim=1).cpu()
+        yield probs
+
+
 def predict_logits(model: nn.Module, data: Any, batch_size: int = 256, progress: bool = False) -> np.ndarray:
-    """The model's outputs (logits) for every item, float32 (N, C)."""
-    with _eval_mode(model):
-        parts = [model(x).float().cpu() for x in _forward_all(model, data, batch_size, "predict", progress)]
-    return torch.cat(parts).numpy()
+    """The model's outputs (logits) for every item, float32 (N, C), or (N, C, H, W) for a
+    dense model."""
+    return torch.cat(list(_logit_batches(model, data, batch_size, "predict", progress))).numpy()
 
 
 def predict(
     model: nn.Module, data: Any, batch_size: int = 256, temperature: float = 1.0, progress: bool = False
 ) -> np.ndarray:
-    """Class probabilities ``softmax(logits / temperature)``, float32 (N, C); the model must
-    return logits."""
-    logits = torch.from_numpy(predict_logits(model, data, batch_size, progress))
-    return torch.softmax(logits / temperature, dim=1).numpy()
+    """Class probabilities ``softmax(logits / temperature)`` over axis 1, float32: ``probs``
+    (N, C), or (N, C, H, W) per pixel for a dense model; the model must return logits."""
+    batches = _prob_batches(model, data, batch_size, temperature, None, True, 0, "predict", progress)
+    return torch.cat(list(batches)).numpy()
+
+
+def iter_predict(
+    model: nn.Module,
+    data: Any,
+    batch_size: int = 32,
+    temperature: float = 1.0,
+    mc_samples: int | None = None,
+    seed: int = 0,
+    progress: bool = False,
+) -> Iterator[np.ndarray]:
+    """Probabilities batch by batch, so that a pool of dense predictions never has to be held
+    in memory: float32 (b, C, ...) as :func:`predict`, or with ``mc_samples=K`` (b, K, C, ...)
+    as :func:`mc_predict` with consistent masks (dropout mask k, drawn from ``seed``, is the
+    same for every batch). Concatenated, the batches equal :func:`predict` /
+    :func:`mc_predict` with the same ``batch_size``.
+
+    Arguments, data and dropout layers are checked at the call; each batch is computed when it
+    is drawn, in eval mode under no_grad, and the model is left as it was between batches.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = torch.nn.Sequential(torch.nn.Conv2d(1, 3, 1), torch.nn.Dropout2d(0.5))
+    >>> images = torch.zeros(5, 1, 4, 6)
+    >>> [b.shape for b in iter_predict(net, images, batch_size=2)]
+    [(2, 3, 4, 6), (2, 3, 4, 6), (1, 3, 4, 6)]
+    >>> next(iter_predict(net, images, batch_size=2, mc_samples=4)).shape
+    (2, 4, 3, 4, 6)
+    """
+    k = None if mc_samples is None else _check_samples(mc_samples, "mc_samples")
+    batches = _prob_batches(model, data, batch_size, temperature, k, True, seed, "iter_predict", progress)
+    return (probs.numpy() for probs in batches)
 
 
 class _DropoutMasks:
@@ -130,7 +244,6 @@ class _DropoutMasks:
         self.seed, self.consistent, self.k = seed, consistent, 0
         self.generator = torch.Generator().manual_seed(seed)
         self.cache: dict[tuple[int, int, tuple[int, ...]], torch.Tensor] = {}
-        self.handles = [m.register_forward_hook(self._hook(i)) for i, m in enumerate(self.dropouts)]
 
     def _draw(
         self, module: nn.modules.dropout._DropoutNd, shape: tuple[int, ...], generator: torch.Generator
@@ -157,9 +270,15 @@ class _DropoutMasks:
 
         return hook
 
-    def remove(self) -> None:
-        for handle in self.handles:
-            handle.remove()
+    @contextmanager
+    def attached(self) -> Iterator[None]:
+        """The hooks on every dropout layer for the duration (masks and cache persist)."""
+        handles = [m.register_forward_hook(self._hook(i)) for i, m in enumerate(self.dropouts)]
+        try:
+            yield
+        finally:
+            for handle in handles:
+                handle.remove()
 
 
 def mc_predict(
@@ -171,7 +290,8 @@ def mc_predict(
     batch_size: int = 256,
     progress: bool = False,
 ) -> np.ndarray:
-    """K MC-dropout predictions per item, ``mc_probs`` float32 (N, K, C).
+    """K MC-dropout predictions per item, ``mc_probs`` float32 (N, K, C), or (N, K, C, H, W)
+    per pixel for a dense model.
 
     Dropout is sampled, everything else (batch-norm included) stays in eval mode.
     ``consistent=True`` draws K dropout masks once (seeded) and applies mask k to every item,
@@ -183,21 +303,9 @@ def mc_predict(
     Gal, Islam, Ghahramani. Deep Bayesian Active Learning with Image Data. ICML 2017.
     Kirsch et al. BatchBALD. NeurIPS 2019 (consistent MC dropout).
     """
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise InputError(f"k must be a positive integer; got {k!r}.")
-    masks = _DropoutMasks(model, seed, consistent)
-    outputs = []
-    try:
-        with _eval_mode(model):
-            for x in _forward_all(model, data, batch_size, "mc_predict", progress):
-                samples = []
-                for sample in range(k):
-                    masks.k = sample
-                    samples.append(torch.softmax(model(x).float(), dim=1))
-                outputs.append(torch.stack(samples, dim=1).cpu())
-    finally:
-        masks.remove()
-    return torch.cat(outputs).numpy()
+    k = _check_samples(k, "k")
+    batches = _prob_batches(model, data, batch_size, 1.0, k, consistent, seed, "mc_predict", progress)
+    return torch.cat(list(batches)).numpy()
 
 
 def ensemble_predict(models: Sequence[nn.Module], data: Any, batch_size: int = 256) -> np.ndarray:
