@@ -14,7 +14,7 @@ pytest.importorskip("torch")
 pytest.importorskip("matplotlib")
 
 from activecv.datasets import load
-from activecv.sim import SimulationConfig, simulate
+from activecv.sim import SimulationConfig, preset, simulate
 
 pytestmark = pytest.mark.torch
 
@@ -145,8 +145,6 @@ def test_cli_simulate_and_its_errors(features: Path, tmp_path: Path) -> None:
 
 def test_detection_simulation_runs_every_detection_strategy(tmp_path: Path) -> None:
     pytest.importorskip("pycocotools")
-    from activecv.sim import preset
-
     config = preset(
         "digit-scenes-detection",
         limit=120,
@@ -164,6 +162,37 @@ def test_detection_simulation_runs_every_detection_strategy(tmp_path: Path) -> N
     assert "mAP@0.5" in (tmp_path / "report.md").read_text()
     with pytest.raises(ValueError, match="detection simulations run on dataset 'digit-scenes'"):
         preset("digit-scenes-detection", model="gal_cnn")
+
+
+@pytest.mark.slow
+def test_segmentation_simulation_pays_clicks_for_images_and_regions(tmp_path: Path) -> None:
+    config = preset(
+        "digit-scenes-segmentation",
+        limit=40,
+        initial=2,
+        budget=60,
+        rounds=1,
+        seeds=(0,),
+        candidates=20,
+        train_steps=4,
+        segments=16,
+        strategies=("seg_entropy", "regions"),
+    )
+    result = simulate(config, tmp_path, progress=False)
+    by = {(r["strategy"], r["round"]): r for r in result.rows}
+    assert {s for s, _ in by} == {"random", "seg_entropy", "regions"}
+    start = by[("random", 0)]["n_labeled"]
+    assert all(by[(s, 0)]["n_labeled"] == start for s in ("seg_entropy", "regions"))  # one shared start
+    assert by[("regions", 1)]["n_labeled"] - start == 60  # one click a superpixel: the budget spent exactly
+    assert all(
+        0 < by[(s, 1)]["n_labeled"] - start <= 60 for s in ("random", "seg_entropy")
+    )  # whole images fit
+    report = (tmp_path / "report.md").read_text()
+    assert "mIoU" in report and "clicks to 30%" in report
+    with pytest.raises(ValueError, match="segmentation simulations run on dataset 'digit-scenes' with model"):
+        preset("digit-scenes-segmentation", model="gal_cnn")
+    with pytest.raises(ValueError, match="regions has no parameter cell; valid: measure, class_balance"):
+        preset("digit-scenes-segmentation", strategy_params={"regions": {"cell": 4}})
 
 
 def test_a_failing_run_stops_the_simulation(features: Path, tmp_path: Path) -> None:

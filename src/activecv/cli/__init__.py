@@ -172,7 +172,7 @@ def _floats(text: str) -> tuple[float, ...]:
 _SIM_SETTINGS = (
     "dataset", "images", "features", "image_size", "limit", "model", "initial", "initial_mode", "budget",
     "rounds", "seeds", "candidates", "retrain", "train_steps", "epochs", "batch_size", "lr", "mc_samples",
-    "targets", "loss_layers",
+    "targets", "loss_layers", "segments",
 )  # fmt: skip
 
 
@@ -309,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--mc-samples", type=int, help="MC-dropout passes for Bayesian strategies")
     sim.add_argument("--loss-layers", type=lambda t: tuple(t.split(",")), help="learning_loss: module names")
     sim.add_argument("--targets", type=_floats, help="accuracies to report labels-to-reach for (0.9,0.95)")
+    sim.add_argument("--segments", type=int, help="segmentation: superpixels per image (the labeling units)")
     sim.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1), help="parallel processes")
     sim.add_argument(
         "--out", type=Path, default=Path("simulation"), help="output directory (default simulation)"

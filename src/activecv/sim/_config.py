@@ -12,7 +12,9 @@ from activecv._validation import check_positive_int
 from activecv.strategies import get_strategy
 
 BASELINE = "random"
-SCENES = "digit-scenes"  # detection scenes composed from bundled MNIST digits
+SCENES = "digit-scenes"  # detection and segmentation scenes composed from bundled MNIST digits
+REGIONS = "regions"  # segmentation: superpixel regions under a click budget (activecv.select_regions)
+REGION_PARAMS = ("measure", "class_balance", "cost", "max_regions_per_image")
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class SimulationConfig:
     loss_layers: tuple[str, ...] | None = None
     targets: tuple[float, ...] = (0.9, 0.95)
     imbalance: float = 1.0
+    segments: int = 64  # segmentation: superpixels per image (SLIC), the labeling units
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dataset", _bundled_dataset(self.dataset, self.images, self.features))
@@ -67,8 +70,8 @@ class SimulationConfig:
         object.__setattr__(self, "strategies", strategies)
         object.__setattr__(self, "seeds", tuple(self.seeds))
         object.__setattr__(self, "targets", tuple(self.targets))
-        _check_strategies(strategies, self.strategy_params)
-        for name in ("initial", "budget", "rounds", "train_steps", "batch_size", "mc_samples"):
+        _check_strategies(strategies, self.strategy_params, self.task)
+        for name in ("initial", "budget", "rounds", "train_steps", "batch_size", "mc_samples", "segments"):
             check_positive_int(getattr(self, name), name)
         for name in ("candidates", "limit", "epochs"):
             if getattr(self, name) is not None:
@@ -89,7 +92,13 @@ class SimulationConfig:
     @property
     def metric_name(self) -> str:
         """What each round measures on the test split."""
-        return "mAP@0.5" if self.task == "detection" else "test accuracy"
+        return {"detection": "mAP@0.5", "segmentation": "mIoU"}.get(self.task, "test accuracy")
+
+    @property
+    def cost_name(self) -> str:
+        """What a curve's x-axis counts: labels, or clicks for segmentation (the cost model of
+        activecv.select_regions: one click a superpixel; a whole image costs all of its own)."""
+        return {"detection": "labeled scenes", "segmentation": "clicks"}.get(self.task, "labeled images")
 
     def to_json(self) -> str:
         """Canonical JSON: equal configurations give equal text (used to resume safely)."""
@@ -121,9 +130,19 @@ def _bundled_dataset(dataset: str | None, images: str | None, features: str | No
     return dataset
 
 
-def _check_strategies(strategies: tuple[str, ...], strategy_params: dict[str, dict[str, Any]]) -> None:
-    """Every strategy builds with its parameters, and parameters name only strategies in the run."""
+def _check_strategies(
+    strategies: tuple[str, ...], strategy_params: dict[str, dict[str, Any]], task: str
+) -> None:
+    """Every strategy builds with its parameters, and parameters name only strategies in the run;
+    a segmentation run may also select ``regions``."""
     for name in strategies:
+        if name == REGIONS and task == "segmentation":
+            unknown = sorted(set(strategy_params.get(name, {})) - set(REGION_PARAMS))
+            if unknown:
+                raise InputError(
+                    f"regions has no parameter {', '.join(unknown)}; valid: {', '.join(REGION_PARAMS)}."
+                )
+            continue
         get_strategy(name, **strategy_params.get(name, {}))  # unknown names fail here
     unknown = sorted(set(strategy_params) - set(strategies))
     if unknown:
@@ -139,9 +158,17 @@ def _check_seeds(seeds: tuple[int, ...]) -> None:
 
 
 def _check_task(task: str, dataset: str | None, model: str, initial_mode: str) -> None:
-    """A known task; detection runs only on the digit scenes with the grid detector, random start."""
-    if task not in ("classification", "detection"):
-        raise InputError(f"task must be 'classification' or 'detection'; got {task!r}.")
+    """A known task; detection and segmentation run on the digit scenes (with the grid
+    detector, or the segmentation FCN), from a random start."""
+    if task not in ("classification", "detection", "segmentation"):
+        raise InputError(f"task must be 'classification', 'detection' or 'segmentation'; got {task!r}.")
+    if task == "segmentation" and (
+        dataset != SCENES or model != "segmentation_fcn" or initial_mode != "random"
+    ):
+        raise InputError(
+            f"segmentation simulations run on dataset {SCENES!r} with model 'segmentation_fcn' and a random "
+            f"initial set; got {dataset!r}, {model!r} and {initial_mode!r}."
+        )
     if task == "detection" and (dataset != SCENES or model != "grid_detector"):
         raise InputError(
             f"detection simulations run on dataset {SCENES!r} with model 'grid_detector'; "
@@ -219,6 +246,28 @@ PRESETS: dict[str, dict[str, Any]] = {
         "train_steps": 300,
         "imbalance": 10.0,
         "targets": (0.5, 0.7),
+    },
+    # Semantic segmentation on the same scenes (class = the digit where its ink > 0.5, else
+    # background): a small dilated FCN, mIoU; whole images chosen by random, mean pixel entropy or
+    # BALD against superpixel regions with class balance, all paying the same clicks per round.
+    "digit-scenes-segmentation": {
+        "task": "segmentation",
+        "dataset": SCENES,
+        "model": "segmentation_fcn",
+        "strategies": ("random", "seg_entropy", "seg_bald", REGIONS),
+        "initial": 8,
+        "initial_mode": "random",
+        "budget": 250,
+        "rounds": 6,
+        "seeds": (0, 1, 2),
+        "candidates": 300,
+        "limit": 800,
+        "train_steps": 400,
+        "batch_size": 8,
+        "lr": 5e-3,
+        "mc_samples": 8,
+        "segments": 64,
+        "targets": (0.3, 0.4),
     },
 }
 

@@ -8,7 +8,14 @@ from pathlib import Path
 import numpy as np
 
 from activecv._errors import InputError
-from activecv.datasets import channels_first, load, load_image_folder, make_scenes, stratified_split
+from activecv.datasets import (
+    channels_first,
+    load,
+    load_image_folder,
+    make_scenes,
+    make_segmentation_scenes,
+    stratified_split,
+)
 from activecv.sim._config import SCENES, SimulationConfig
 
 
@@ -26,6 +33,9 @@ class SimulationData:
     labels_pool: list[np.ndarray] | None = None
     boxes_test: list[np.ndarray] | None = None
     labels_test: list[np.ndarray] | None = None
+    masks_pool: np.ndarray | None = None  # segmentation: class per pixel (N, H, W)
+    masks_test: np.ndarray | None = None
+    regions_pool: np.ndarray | None = None  # segmentation: superpixels of every pool image (N, H, W)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -58,6 +68,8 @@ def _features(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
 
 def load_simulation_data(config: SimulationConfig, seed: int = 0) -> SimulationData:
     """Load the configured source and split it; the split depends on ``seed`` only."""
+    if config.dataset == SCENES and config.task == "segmentation":
+        return _segmentation_scenes(config, seed)
     if config.dataset == SCENES:
         return _scenes(config, seed)
     if config.dataset is not None:
@@ -94,4 +106,19 @@ def _scenes(config: SimulationConfig, seed: int) -> SimulationData:
     return SimulationData(
         SCENES, pool.images, unused, test.images, unused[: len(test)], pool.class_names,
         pool.boxes, pool.labels, test.boxes, test.labels,
+    )  # fmt: skip
+
+
+def _segmentation_scenes(config: SimulationConfig, seed: int) -> SimulationData:
+    """Pool and test scenes with their class masks, and the pool's superpixels (SLIC)."""
+    from activecv.adapters.skimage import superpixels
+
+    n_pool = config.limit or 800
+    pool = make_segmentation_scenes(n_pool, 64, 3, split="train", seed=seed)
+    test = make_segmentation_scenes(max(100, n_pool // 4), 64, 3, split="test", seed=seed + 1)
+    regions = np.stack(superpixels(pool.images, n_segments=config.segments))
+    unused = np.zeros(n_pool, dtype=np.int64)  # image-level labels do not exist for scenes
+    return SimulationData(
+        SCENES, pool.images, unused, test.images, unused[: len(test)], pool.class_names,
+        masks_pool=pool.masks, masks_test=test.masks, regions_pool=regions,
     )  # fmt: skip

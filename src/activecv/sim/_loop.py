@@ -10,9 +10,10 @@ from typing import Any
 import numpy as np
 
 from activecv._errors import InputError
-from activecv.sim._config import SimulationConfig
+from activecv.io import UNLABELED
+from activecv.sim._config import BASELINE, REGIONS, SimulationConfig
 from activecv.sim._data import SimulationData
-from activecv.strategies import draw_candidates, get_strategy, select
+from activecv.strategies import draw_candidates, get_strategy, score, select, take_within_budget
 
 
 def initial_set(labels: np.ndarray, size: int, mode: str, seed: int) -> np.ndarray:
@@ -44,11 +45,33 @@ def _epochs(config: SimulationConfig, n_labeled: int) -> int:
 
 
 class _Classification:
-    """Train with ``fit``, measure test accuracy, select from the model with the adapters."""
+    """Train with ``fit``, measure test accuracy, select from the model with the adapters.
+
+    The loop's protocol: ``start`` with the initial set, ``fit`` on what is labeled, ``measure``,
+    ``acquire`` a round's budget; ``spent`` is the x-axis (labeled images here)."""
 
     def __init__(self, config: SimulationConfig, data: SimulationData, strategy: str) -> None:
         self.config, self.data, self.strategy = config, data, strategy
         self.learning_loss: Any = None
+        self.labeled = np.zeros(data.y_pool.shape[0], dtype=bool)
+
+    def start(self, initial: np.ndarray) -> None:
+        self.labeled[initial] = True
+
+    def spent(self) -> float:
+        return int(self.labeled.sum())
+
+    def exhausted(self) -> bool:
+        return bool(self.labeled.all())
+
+    def fit(self, model: Any, seed: int) -> int:
+        """Train on the labeled set; returns how many images it holds."""
+        index = np.flatnonzero(self.labeled)
+        self.train(model, index, seed)
+        return int(index.shape[0])
+
+    def acquire(self, model: Any, strategy: Any, rng: np.random.Generator, seed: int) -> None:
+        self.labeled[self.select(model, strategy, self.labeled, rng, seed)] = True
 
     def build(self) -> Any:
         from activecv.adapters.torch import LearningLoss, build_model
@@ -152,6 +175,111 @@ class _Detection(_Classification):
         return unlabeled[chosen.indices]
 
 
+class _Segmentation(_Classification):
+    """Train the FCN on full masks (images chosen whole) and on the dominant label of each
+    chosen superpixel (regions), measure mIoU; ``spent`` counts clicks: one per superpixel, an
+    image costing all of its own (activecv.select_regions's "dominant" cost model)."""
+
+    def __init__(self, config: SimulationConfig, data: SimulationData, strategy: str) -> None:
+        super().__init__(config, data, strategy)
+        assert data.regions_pool is not None and data.masks_pool is not None
+        self.costs = np.array([np.unique(r).shape[0] for r in data.regions_pool], dtype=np.float64)
+        self.regions: dict[int, set[int]] = {}  # image -> superpixels labeled (dominant label)
+        self.clicks = 0.0
+
+    def start(self, initial: np.ndarray) -> None:
+        super().start(initial)
+        self.clicks = float(self.costs[initial].sum())
+
+    def spent(self) -> float:
+        return self.clicks
+
+    def build(self) -> Any:
+        from activecv.adapters.torch import SegmentationFCN
+
+        return SegmentationFCN(len(self.data.class_names), self.data.input_shape[0], width=16, dropout=0.1)
+
+    def fit(self, model: Any, seed: int) -> int:
+        from activecv.adapters.torch import train_segmenter
+
+        index = np.array(sorted(set(np.flatnonzero(self.labeled)) | set(self.regions)), dtype=np.int64)
+        masks = np.stack([self._mask(int(i)) for i in index])
+        c = self.config
+        train_segmenter(
+            model, self.data.x_pool[index], masks, _epochs(c, index.shape[0]), c.batch_size, c.lr, seed
+        )
+        return int(index.shape[0])
+
+    def _mask(self, image: int) -> np.ndarray:
+        """The labels the oracle gave for an image: its true mask, or the dominant true class of
+        each labeled superpixel (255 elsewhere)."""
+        assert self.data.masks_pool is not None and self.data.regions_pool is not None
+        truth = self.data.masks_pool[image]
+        if self.labeled[image]:
+            return truth
+        regions = self.data.regions_pool[image]
+        mask = np.full(truth.shape, UNLABELED, dtype=np.int64)
+        for region in self.regions[image]:
+            inside = regions == region
+            mask[inside] = np.bincount(truth[inside]).argmax()
+        return mask
+
+    def measure(self, model: Any) -> float:
+        from activecv.adapters.torch import predict_masks
+        from activecv.sim._miou import mean_iou
+
+        assert self.data.masks_test is not None
+        found = predict_masks(model, self.data.x_test)
+        return float(mean_iou(found, self.data.masks_test, len(self.data.class_names))["miou"])
+
+    def acquire(self, model: Any, strategy: Any, rng: np.random.Generator, seed: int) -> None:
+        pool = np.flatnonzero(~self.labeled)
+        if self.config.candidates is not None:
+            pool = draw_candidates(pool, self.config.candidates, rng)
+        if strategy is None:
+            self._acquire_regions(model, pool, seed)
+        else:
+            self._acquire_images(model, strategy, pool, rng, seed)
+
+    def _maps(self, model: Any, pool: np.ndarray, bald: bool, seed: int) -> dict[str, Any]:
+        """The model's class maps of the candidates, streamed batch by batch (MC for BALD)."""
+        from activecv.adapters.torch import iter_predict
+
+        mc = self.config.mc_samples if bald else None
+        found = iter_predict(model, self.data.x_pool[pool], mc_samples=mc, seed=seed)
+        return {"seg_mc_probs" if bald else "seg_probs": found}
+
+    def _acquire_regions(self, model: Any, pool: np.ndarray, seed: int) -> None:
+        from activecv.strategies import select_regions
+
+        assert self.data.regions_pool is not None
+        params = self.config.strategy_params.get(REGIONS, {})
+        taken = {k: self.regions[int(i)] for k, i in enumerate(pool) if int(i) in self.regions}
+        chosen = select_regions(
+            self.config.budget,
+            regions=list(self.data.regions_pool[pool]),
+            labeled_regions=taken,
+            **params,
+            **self._maps(model, pool, params.get("measure") == "bald", seed),
+        )
+        for image, region in zip(chosen.images.tolist(), chosen.regions.tolist(), strict=True):
+            self.regions.setdefault(int(pool[image]), set()).add(region)
+        self.clicks += chosen.clicks
+
+    def _acquire_images(
+        self, model: Any, strategy: Any, pool: np.ndarray, rng: np.random.Generator, seed: int
+    ) -> None:
+        """Whole images in score order (random: a random order) while their clicks fit."""
+        if strategy.name == BASELINE:
+            scores = -rng.permutation(pool.shape[0]).astype(np.float64)
+        else:
+            scores = score(strategy, **self._maps(model, pool, strategy.name == "seg_bald", seed))
+        taken = pool[take_within_budget(scores, self.costs[pool], float(self.config.budget))]
+        self.labeled[taken] = True
+        self.regions = {i: r for i, r in self.regions.items() if not self.labeled[i]}
+        self.clicks += float(self.costs[taken].sum())
+
+
 def run_strategy(
     config: SimulationConfig, data: SimulationData, strategy: str, seed: int, progress: bool = True
 ) -> list[dict[str, Any]]:
@@ -159,10 +287,12 @@ def run_strategy(
     one per round; round 0 is the initial set."""
     import torch
 
-    chosen = get_strategy(strategy, **config.strategy_params.get(strategy, {}))
-    task = (_Detection if config.task == "detection" else _Classification)(config, data, strategy)
-    labeled = np.zeros(data.y_pool.shape[0], dtype=bool)
-    labeled[initial_set(data.y_pool, config.initial, config.initial_mode, seed)] = True
+    chosen = (
+        None if strategy == REGIONS else get_strategy(strategy, **config.strategy_params.get(strategy, {}))
+    )
+    kind = {"detection": _Detection, "segmentation": _Segmentation}.get(config.task, _Classification)
+    task = kind(config, data, strategy)
+    task.start(initial_set(data.y_pool, config.initial, config.initial_mode, seed))
     rows: list[dict[str, Any]] = []
     model: Any = None
     selection_seconds = 0.0
@@ -172,8 +302,7 @@ def run_strategy(
             with torch.random.fork_rng(devices=[]):  # the same initial weights for every strategy
                 torch.manual_seed(seed * 1_000 + (round_index if config.retrain == "scratch" else 0))
                 model = task.build()
-        index = np.flatnonzero(labeled)
-        task.train(model, index, seed * 1_000 + round_index)
+        trained_on = task.fit(model, seed * 1_000 + round_index)
         training_seconds = time.perf_counter() - start
         metric = task.measure(model)
         rows.append(
@@ -181,7 +310,7 @@ def run_strategy(
                 "strategy": strategy,
                 "seed": seed,
                 "round": round_index,
-                "n_labeled": int(index.shape[0]),
+                "n_labeled": task.spent(),
                 "metric": metric,
                 "selection_seconds": selection_seconds,
                 "training_seconds": training_seconds,
@@ -189,16 +318,17 @@ def run_strategy(
         )
         if progress:
             print(
-                f"[{strategy} seed {seed}] round {round_index}/{config.rounds}: {index.shape[0]} labeled, "
+                f"[{strategy} seed {seed}] round {round_index}/{config.rounds}: {task.spent():g} "
+                f"{config.cost_name} ({trained_on} images trained on), "
                 f"{config.metric_name} {metric:.4f} "
                 f"(train {training_seconds:.1f} s, select {selection_seconds:.1f} s)",
                 file=sys.stderr,
                 flush=True,
             )
-        if round_index == config.rounds or labeled.all():
+        if round_index == config.rounds or task.exhausted():
             break
         start = time.perf_counter()
         rng = np.random.default_rng([seed, round_index + 1])
-        labeled[task.select(model, chosen, labeled, rng, seed * 1_000 + round_index)] = True
+        task.acquire(model, chosen, rng, seed * 1_000 + round_index)
         selection_seconds = time.perf_counter() - start
     return rows

@@ -13,7 +13,12 @@ from activecv.sim._config import BASELINE
 
 
 def plot_learning_curves(
-    rows: Sequence[dict[str, Any]], strategies: Sequence[str], path: Path, title: str, metric_name: str
+    rows: Sequence[dict[str, Any]],
+    strategies: Sequence[str],
+    path: Path,
+    title: str,
+    metric_name: str,
+    cost_name: str = "labeled images",
 ) -> None:
     """Write the PNG; random is drawn dashed in black, as the line to beat."""
     try:
@@ -39,7 +44,7 @@ def plot_learning_curves(
         style: dict[str, Any] = {"color": "black", "linestyle": "--"} if name == BASELINE else {}
         (line,) = ax.plot(n, mean, label=name, linewidth=1.5, **style)
         ax.fill_between(n, mean - std, mean + std, color=line.get_color(), alpha=0.15, linewidth=0)
-    ax.set_xlabel("labeled images")
+    ax.set_xlabel(cost_name)
     ax.set_ylabel(metric_name)
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)

@@ -135,7 +135,8 @@ def render_markdown(summary: Summary, config: SimulationConfig, data_line: str, 
         f"Data: {data_line}. Model: `{config.model}`, retrained {retrain}"
         f" each round ({steps}, batch {config.batch_size}, {config.optimizer} lr {config.lr:g}).",
         f"Initial set: {config.initial} ({config.initial_mode}), the same for every strategy of a seed; "
-        f"+{config.budget} per round for {config.rounds} rounds; "
+        f"+{config.budget}{' clicks' if config.task == 'segmentation' else ''} per round "
+        f"for {config.rounds} rounds; "
         f"candidates: {candidates}; seeds: {', '.join(map(str, config.seeds))}.",
         "",
         "## Verdict",
@@ -167,7 +168,8 @@ def render_markdown(summary: Summary, config: SimulationConfig, data_line: str, 
         lines += ["", "*Some (strategy, seed) runs are missing or stopped early; figures use what exists.*"]
     targets = list(config.targets)
     header = ["strategy", "AUBC", f"final {config.metric_name}"]
-    header += [f"labels to {t:.0%}" for t in targets] + ["s per acquisition", "s per training"]
+    reach = "clicks" if config.task == "segmentation" else "labels"
+    header += [f"{reach} to {t:.0%}" for t in targets] + ["s per acquisition", "s per training"]
     lines += ["", "## Results", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, s in summary.strategies.items():
         if not s.aubc:
@@ -186,11 +188,11 @@ def render_markdown(summary: Summary, config: SimulationConfig, data_line: str, 
         "",
         f"![learning curves]({plot_file})",
         "",
-        f"AUBC: area under the {config.metric_name} curve over the labeled-set sizes, divided by its "
+        f"AUBC: area under the {config.metric_name} curve over the {config.cost_name}, divided by its "
         "width (the mean over the budget; higher is better). Values are mean ± standard deviation over "
-        f"seeds. Labels to X%: the first labeled-set size whose {config.metric_name} reached X, averaged "
-        "over the seeds that reached it. s per acquisition: the model's inference on the candidates "
-        "plus the selection.",
+        f"seeds. {reach.capitalize()} to X%: the first {config.cost_name} count whose {config.metric_name} "
+        "reached X, averaged over the seeds that reached it. s per acquisition: the model's inference on "
+        "the candidates plus the selection.",
         "",
     ]
     return "\n".join(lines)

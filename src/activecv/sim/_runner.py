@@ -147,7 +147,9 @@ def write_outputs(config: SimulationConfig, out: Path, data_name: str) -> Simula
     _write_atomic(out / "results.json", json.dumps(rows, indent=1))
     summary = summarize(rows, config)
     title = f"{data_name}, {config.model}: {config.metric_name}, mean ± std over {len(config.seeds)} seeds"
-    plot_learning_curves(rows, config.strategies, out / "learning_curves.png", title, config.metric_name)
+    plot_learning_curves(
+        rows, config.strategies, out / "learning_curves.png", title, config.metric_name, config.cost_name
+    )
     data_line = f"`{data_name}`"
     _write_atomic(out / "report.md", render_markdown(summary, config, data_line, "learning_curves.png"))
     return SimulationResult(out, rows, summary)

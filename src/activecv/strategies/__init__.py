@@ -21,7 +21,7 @@ from activecv.strategies._bayesian import bald, mean_std, predictive_entropy, va
 from activecv.strategies._coreset import kcenter_greedy
 from activecv.strategies._detection import box_distributions, box_uncertainty, enms
 from activecv.strategies._ranking import top_k
-from activecv.strategies._regions import grid_regions, select_regions
+from activecv.strategies._regions import grid_regions, select_regions, take_within_budget
 from activecv.strategies._segmentation import class_weights, image_scores, pixel_bald, pixel_uncertainty
 from activecv.strategies._stochastic import stochastic_sample
 from activecv.strategies._uncertainty import (
@@ -64,6 +64,7 @@ __all__ = [
     "select_regions",
     "softmax",
     "stochastic_sample",
+    "take_within_budget",
     "top_k",
     "uncertainty_measures",
     "variation_ratio",
