@@ -153,3 +153,58 @@ def test_detection_round_trip(label_studio: Any, tmp_path: Path) -> None:
             got = [(label.class_name, list(label.box or ())) for label in labels[row.id]]
             assert [name for name, _ in got] == [name for name, _ in expected]
             np.testing.assert_allclose([box for _, box in got], [box for _, box in expected], atol=1e-6)
+
+
+def test_segmentation_round_trip_of_brushes_and_regions(label_studio: Any, tmp_path: Path) -> None:
+    """A region round goes to Label Studio as one brush per region; the annotator relabels and
+    repaints in Label Studio's own brush format; its export comes back as masks."""
+    from PIL import Image
+
+    from activecv.datasets import make_segmentation_scenes
+    from activecv.io import brush_decode, brush_encode
+
+    scenes = make_segmentation_scenes(6, size=32, max_objects=1, source="digits", seed=2)
+    pool, project = tmp_path / "scenes", tmp_path / "project"
+    pool.mkdir()
+    for i in range(len(scenes)):  # 32 high, 24 wide: width and height must not be confused
+        Image.fromarray((scenes.images[i, 0] * 255).astype(np.uint8)[:, :24]).save(pool / f"{i:02d}.png")
+    truth = scenes.masks[:, :, :24]
+    names = ",".join(scenes.class_names)
+    cli(f"project init {project} --images {pool} --task segmentation --classes {names}")
+    maps = np.full((6, 11, 32, 24), 0.05)
+    maps[:, 0] = 0.5 + np.random.default_rng(3).random((6, 32, 24)) * 0.4  # background, unsure
+    maps /= maps.sum(axis=1, keepdims=True)
+    np.savez(tmp_path / "seg.npz", ids=np.array([f"{i:02d}.png" for i in range(6)]), seg_probs=maps)
+    cli(
+        f"project regions {project} --predictions {tmp_path}/seg.npz --budget 6 --cell 8 "
+        "--model-version fcn-1"
+    )
+
+    def true_regions(task: dict[str, Any]) -> list[dict[str, Any]]:
+        """Each region brush kept, relabeled with the region's true dominant class."""
+        item = int(task["data"]["activecv_path"][:2])
+        results = []
+        for result in task["predictions"][0]["result"]:
+            region = brush_decode(result["value"]["rle"], 24, 32)
+            dominant = scenes.class_names[int(np.bincount(truth[item][region]).argmax())]
+            value = {"format": "rle", "rle": brush_encode(region), "brushlabels": [dominant]}
+            results.append({**{k: result[k] for k in ("from_name", "to_name", "type")}, "value": value,
+                            "original_width": 24, "original_height": 32})  # fmt: skip
+        return results
+
+    round_trip(label_studio, project, "fcn-1", true_regions)
+    with Project(project) as opened:
+        rows = opened.selection(1)
+        asked = sum(len(row.prediction["regions"]) for row in rows)  # type: ignore[index]
+        assert asked == 6
+        for row in rows:
+            mask = opened.mask(row.id)
+            assert mask is not None
+            labeled = mask != 255
+            cells = {e["region"] for e in row.prediction["regions"]}  # type: ignore[index]
+            expected = np.isin((np.arange(32)[:, None] // 8) * 3 + np.arange(24)[None] // 8, list(cells))
+            np.testing.assert_array_equal(labeled, expected)  # exactly the regions asked for
+            item = int(row.path[:2])
+            for cell in cells:
+                inside = (np.arange(32)[:, None] // 8) * 3 + np.arange(24)[None] // 8 == cell
+                assert (mask[inside] == np.bincount(truth[item][inside]).argmax()).all()
