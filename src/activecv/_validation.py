@@ -99,29 +99,37 @@ def check_simplex(chunk: np.ndarray, name: str, offset: int = 0) -> None:
         )
 
 
-def check_pixel_simplex(chunk: np.ndarray, name: str, offset: int = 0, axis: int = 1) -> None:
+def check_pixel_simplex(
+    chunk: np.ndarray, name: str, offset: int = 0, axis: int = 1, precision: np.dtype[Any] | None = None
+) -> None:
     """Raise unless ``axis`` holds a probability vector at every pixel of every image (finite,
-    >= 0, summing to 1; float16 maps get the tolerance their precision allows)."""
-    check_finite(chunk, name, offset)
+    >= 0, summing to 1; maps stored in ``precision``, float16 say, get the tolerance it allows).
+
+    Two passes over the chunk when it is valid (its sums and its minimum: a NaN or an inf
+    shows in both); the precise message is looked for only when something is wrong."""
     if chunk.size == 0:
         return
+    stored = chunk.dtype if precision is None else precision
+    eps = float(np.finfo(stored).eps) if stored.kind == "f" else 0.0
+    tolerance = max(SUM_TOL, chunk.shape[axis] * eps)
+    sums = chunk.sum(axis=axis, dtype=np.float64 if chunk.dtype == np.float64 else np.float32)
+    off = ~(np.abs(sums - 1.0) <= tolerance)
+    low = chunk.min()
+    if np.isfinite(low) and low >= 0 and not off.any():
+        return
+    check_finite(chunk, name, offset)
     negative = chunk < 0
     if negative.any():
         raise InputError(
             f"{name} must be probabilities (>= 0); got {float(chunk.min()):.6g} (first negative in image "
             f"{offset + _first_bad_row(negative)}). Pass seg_logits= if these are raw model outputs."
         )
-    sums = chunk.sum(axis=axis, dtype=np.float64)
-    eps = float(np.finfo(chunk.dtype).eps) if chunk.dtype.kind == "f" else 0.0
-    tolerance = max(SUM_TOL, chunk.shape[axis] * eps)
-    off = np.abs(sums - 1.0) > tolerance
-    if off.any():
-        where = np.unravel_index(int(np.flatnonzero(off)[0]), off.shape)
-        raise InputError(
-            f"{name} must sum to 1 over the classes at every pixel (tolerance {tolerance:.2g}); image "
-            f"{offset + int(where[0])} sums to {float(sums[where]):.6g} at pixel (y={where[-2]}, "
-            f"x={where[-1]}). Pass seg_logits= for raw outputs."
-        )
+    where = np.unravel_index(int(np.flatnonzero(off)[0]), off.shape)
+    raise InputError(
+        f"{name} must sum to 1 over the classes at every pixel (tolerance {tolerance:.2g}); image "
+        f"{offset + int(where[0])} sums to {float(sums[where]):.6g} at pixel (y={where[-2]}, "
+        f"x={where[-1]}). Pass seg_logits= for raw outputs."
+    )
 
 
 def check_log_simplex(chunk: np.ndarray, name: str, offset: int = 0) -> None:

@@ -31,10 +31,6 @@ SEG_MC_SHAPE = "(N, K, C, H, W) with C >= 2"
 SPATIAL = ("maps", "mask")  # per-image maps: an iterator may yield one image at a time, of any H, W
 
 
-def _check_mc_maps(chunk: np.ndarray, name: str, offset: int) -> None:
-    check_pixel_simplex(chunk, name, offset, axis=2)
-
-
 @dataclass(frozen=True)
 class InputSpec:
     """What one named input must be, and how a chunk of it becomes the canonical array."""
@@ -60,9 +56,10 @@ SPECS: dict[str, InputSpec] = {
         InputSpec("cluster_ids", "cluster_ids", "(N,)", 1, (), None, kind="int"),
         InputSpec("predicted_loss", "predicted_loss", "(N,)", 1, (), check_finite),
         InputSpec("detections", "detections", "a sequence of N Detections", 1, (), None, kind="objects"),
-        InputSpec("seg_probs", "seg_probs", SEG_SHAPE, 4, (2, 1, 1), check_pixel_simplex, kind="maps"),
-        InputSpec("seg_logits", "seg_probs", SEG_SHAPE, 4, (2, 1, 1), check_finite, kind="maps"),
-        InputSpec("seg_mc_probs", "seg_mc_probs", SEG_MC_SHAPE, 5, (1, 2, 1, 1), _check_mc_maps, kind="maps"),
+        # maps are checked in _convert, after the cast to float32 (see there)
+        InputSpec("seg_probs", "seg_probs", SEG_SHAPE, 4, (2, 1, 1), None, kind="maps"),
+        InputSpec("seg_logits", "seg_probs", SEG_SHAPE, 4, (2, 1, 1), None, kind="maps"),
+        InputSpec("seg_mc_probs", "seg_mc_probs", SEG_MC_SHAPE, 5, (1, 2, 1, 1), None, kind="maps"),
         InputSpec("ignore_mask", "ignore_mask", "(N, H, W) bool", 3, (1, 1), None, kind="mask"),
     )
 }
@@ -144,6 +141,8 @@ class Pool:
 
     def _convert(self, source: _Source, chunk: np.ndarray, offset: int) -> np.ndarray:
         spec = source.spec
+        if spec.kind == "maps":
+            return self._maps(spec, chunk, offset)
         if spec.check is not None:
             spec.check(chunk, spec.name, offset)
         if spec.kind == "int":
@@ -152,18 +151,27 @@ class Pool:
             return chunk
         if spec.name == "logits":
             return _softmax(np.asarray(chunk, dtype=np.float64), self.temperature)
-        if spec.name == "seg_logits":  # the class axis is 1
-            moved = np.moveaxis(np.asarray(chunk, dtype=np.float64), 1, -1)
-            return np.moveaxis(_softmax(moved, self.temperature), -1, 1)
+
         if spec.kind == "mask":
             return np.asarray(chunk, dtype=bool)
-        if spec.kind == "maps":
-            return np.asarray(chunk, dtype=np.float64)
         if spec.name == "mc_log_probs":
             return np.exp(np.asarray(chunk, dtype=np.float64))
         if spec.canonical in ("probs", "mc_probs"):
             return np.asarray(chunk, dtype=np.float64)
         return chunk if chunk.dtype.kind == "f" else chunk.astype(np.float64)
+
+    def _maps(self, spec: InputSpec, chunk: np.ndarray, offset: int) -> np.ndarray:
+        """Class maps in float32 (float64 stays), checked after the cast: numpy's float16
+        arithmetic is slow, and per-pixel work needs no more than float32 (sums are float64)."""
+        stored = np.asarray(chunk).dtype
+        maps = np.asarray(chunk, dtype=np.float64 if stored == np.float64 else np.float32)
+        if spec.name == "seg_logits":  # the class axis is 1
+            check_finite(maps, spec.name, offset)
+            return np.moveaxis(_softmax(np.moveaxis(maps, 1, -1), self.temperature), -1, 1)
+        check_pixel_simplex(
+            maps, spec.name, offset, axis=1 if spec.name == "seg_probs" else 2, precision=stored
+        )
+        return maps
 
     def full(self, canonical: str) -> np.ndarray:
         """The whole validated input as one array (streams are concatenated).

@@ -78,15 +78,25 @@ def region_statistics(
     >>> r.uncertainty.tolist(), r.dominant.tolist(), r.n_classes.tolist()
     ([0.30000000000000004, 1.0], [0, 1], [2, 1])
     """
-    ids = regions.ravel()
-    keep = np.ones(ids.shape, dtype=bool) if valid is None else valid.ravel()
-    present, inverse = np.unique(ids[keep], return_inverse=True)
-    pixels = np.bincount(inverse, minlength=present.shape[0])
-    sums = np.bincount(inverse, weights=uncertainty.ravel()[keep], minlength=present.shape[0])
-    joint = np.bincount(
-        inverse * n_classes + predicted.ravel()[keep], minlength=present.shape[0] * n_classes
-    ).reshape(present.shape[0], n_classes)
-    return Regions(present, sums / pixels, joint.argmax(axis=1), (joint > 0).sum(axis=1), pixels)
+    ids, u, pred = regions.ravel(), uncertainty.ravel(), predicted.ravel()
+    if valid is not None:
+        keep = valid.ravel()
+        ids, u, pred = ids[keep], u[keep], pred[keep]
+    if ids.size and ids.min() < 0:
+        raise InputError(f"region ids must be >= 0; got {int(ids.min())}.")
+    k = int(ids.max()) + 1 if ids.size else 0
+    pixels = np.bincount(ids, minlength=k)
+    sums = np.bincount(ids, weights=u, minlength=k)
+    joint = np.bincount(ids * n_classes + pred, minlength=k * n_classes).reshape(k, n_classes)
+    present = np.flatnonzero(pixels)
+    joint = joint[present]
+    return Regions(
+        present,
+        sums[present] / pixels[present],
+        joint.argmax(axis=1),
+        (joint > 0).sum(axis=1),
+        pixels[present],
+    )
 
 
 def region_scores(
@@ -320,7 +330,7 @@ def _score_pool(
         probs = values if maps_name == "seg_probs" else values.mean(axis=1)
         n_classes = probs.shape[1]
         pixel = seg.pixel_bald(values) if measure == "bald" else seg.pixel_uncertainty(values, measure)
-        predicted = probs.argmax(axis=1)
+        predicted = seg.class_argmax(probs)
         for j in range(rows):
             image = offset + j
             height, width = int(probs.shape[-2]), int(probs.shape[-1])

@@ -20,7 +20,8 @@ AGGREGATES = ("mean", "max", "top_q")
 
 def pixel_entropy(probs: np.ndarray, axis: int = -3) -> np.ndarray:
     """``-sum_c p_c log p_c`` over the class ``axis``, in nats, 0 log 0 = 0."""
-    logp = np.log(np.clip(probs, EPS, 1.0))
+    logp = np.clip(probs, EPS, 1.0)  # the one temporary: a map is big, fresh memory is not free
+    np.log(logp, out=logp)
     logp *= probs
     return 0.0 - logp.sum(axis=axis)
 
@@ -45,6 +46,25 @@ def pixel_uncertainty(probs: np.ndarray, measure: str) -> np.ndarray:
     if measure == "least_confidence":
         return 1.0 - p1
     raise InputError(f"measure must be one of {', '.join(PIXEL_MEASURES)}; got {measure!r}.")
+
+
+def class_argmax(probs: np.ndarray) -> np.ndarray:
+    """The arg-max over the class axis of maps (..., C, H, W): (..., H, W) int64, the first
+    class on ties, as ``np.argmax``; one pass per class, much faster for this layout.
+
+    Examples
+    --------
+    >>> class_argmax(np.array([[[0.2, 0.5]], [[0.8, 0.5]]])).tolist()
+    [[1, 0]]
+    """
+    classes = np.moveaxis(probs, -3, 0)
+    best = classes[0].copy()
+    index = np.zeros(best.shape, dtype=np.int64)
+    for c in range(1, classes.shape[0]):
+        higher = classes[c] > best
+        index[higher] = c
+        np.maximum(best, classes[c], out=best)
+    return index
 
 
 def pixel_bald(mc_probs: np.ndarray) -> np.ndarray:
@@ -90,12 +110,14 @@ def image_scores(
     values = uncertainty.reshape(n, -1)
     if weights is not None:
         values = values * weights.reshape(n, -1)
+    if valid is None and how == "mean":
+        return values.sum(axis=1, dtype=np.float64) / max(values.shape[1], 1)
     keep = np.ones_like(values, dtype=bool) if valid is None else valid.reshape(n, -1)
     counts = keep.sum(axis=1)
     if how == "mean":
-        return np.where(keep, values, 0.0).sum(axis=1) / np.maximum(counts, 1)
+        return np.where(keep, values, 0.0).sum(axis=1, dtype=np.float64) / np.maximum(counts, 1)
     if how == "max":
-        return np.where(keep, values, -np.inf).max(axis=1, initial=-np.inf).clip(min=0.0)
+        return np.where(keep, values, -np.inf).max(axis=1, initial=-np.inf).clip(min=0.0).astype(np.float64)
     if how != "top_q":
         raise InputError(f"aggregate must be one of {', '.join(AGGREGATES)}; got {how!r}.")
     out = np.zeros(n)
@@ -103,5 +125,5 @@ def image_scores(
         chosen = values[i][keep[i]]
         if chosen.size:
             k = max(1, math.ceil(q * chosen.size))
-            out[i] = np.partition(chosen, chosen.size - k)[chosen.size - k :].mean()
+            out[i] = np.partition(chosen, chosen.size - k)[chosen.size - k :].mean(dtype=np.float64)
     return out

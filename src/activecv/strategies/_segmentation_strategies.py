@@ -73,7 +73,7 @@ class _SegmentationScore(ScoreStrategy):
                     f"labeled_class_counts must have one count per class ({probs.shape[1]}); "
                     f"got {w.shape[0]}."
                 )
-            weights = w[probs.argmax(axis=1)]
+            weights = w[seg.class_argmax(probs)]
         return seg.image_scores(self.pixel_scores(maps), self.aggregate, self.q, valid, weights)
 
 
