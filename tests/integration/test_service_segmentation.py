@@ -83,3 +83,17 @@ def test_a_model_with_the_wrong_maps_is_refused_at_start() -> None:
         Predictor(spec, lambda batch: np.zeros((batch.shape[0], 3, 8, 8)), "v").check()
     with pytest.raises(ValueError, match=r"annotate metric for segmentation must be one of entropy_mean"):
         AnnotatePolicy("entropy_max", threshold=0.1).check_metric("segmentation")
+
+
+def test_an_onnx_segmentation_model_serves(tmp_path: Path, digit_pool: Any) -> None:
+    torch = pytest.importorskip("torch")
+    from activecv.adapters.torch import SegmentationFCN, export_onnx, predict
+    from activecv.service import load_predictor
+
+    pool, _ = digit_pool
+    torch.manual_seed(0)
+    model = SegmentationFCN(2, 1, width=8).eval()
+    path = export_onnx(model, tmp_path / "fcn.onnx", (1, 16, 16))
+    predictor = load_predictor(ModelSpec(str(path), "segmentation", CLASSES, input_size=(16, 16)), "fcn-onnx")
+    pixels = np.asarray(Image.open(pool / "002.png"), dtype=np.float32)[None, None] / 255.0
+    np.testing.assert_allclose(predictor.predict(pixels), predict(model, pixels), atol=1e-5)

@@ -62,7 +62,7 @@ def class_argmax(probs: np.ndarray) -> np.ndarray:
     index = np.zeros(best.shape, dtype=np.int64)
     for c in range(1, classes.shape[0]):
         higher = classes[c] > best
-        index[higher] = c
+        np.copyto(index, c, where=higher)  # far faster than index[higher] = c
         np.maximum(best, classes[c], out=best)
     return index
 

@@ -25,6 +25,7 @@ class _SegmentationScore(ScoreStrategy):
     aggregate: str = "mean"
     q: float = 0.1
     class_balanced: bool = False
+    measure: ClassVar[str] = "entropy"  # per pixel: entropy, margin, least_confidence, bald
     maps: ClassVar[str] = "seg_probs"
 
     def __post_init__(self) -> None:
@@ -51,7 +52,9 @@ class _SegmentationScore(ScoreStrategy):
         )
 
     def pixel_scores(self, maps: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        if self.measure == "bald":
+            return seg.pixel_bald(maps)
+        return seg.pixel_uncertainty(maps, self.measure)
 
     def score_chunk(self, chunk: dict[str, np.ndarray], rows: int, rng: np.random.Generator) -> np.ndarray:
         maps = chunk[self.maps]
@@ -83,18 +86,13 @@ class SegEntropy(_SegmentationScore):
     name: ClassVar[str] = "seg_entropy"
     description: ClassVar[str] = "segmentation: pixel entropy, aggregated per image (mean, max, top q)"
 
-    def pixel_scores(self, maps: np.ndarray) -> np.ndarray:
-        return seg.pixel_uncertainty(maps, "entropy")
-
 
 @register
 @dataclass(frozen=True)
 class SegMargin(_SegmentationScore):
     name: ClassVar[str] = "seg_margin"
     description: ClassVar[str] = "segmentation: pixel 1 - (p1 - p2), aggregated per image"
-
-    def pixel_scores(self, maps: np.ndarray) -> np.ndarray:
-        return seg.pixel_uncertainty(maps, "margin")
+    measure: ClassVar[str] = "margin"
 
 
 @register
@@ -102,9 +100,7 @@ class SegMargin(_SegmentationScore):
 class SegLeastConfidence(_SegmentationScore):
     name: ClassVar[str] = "seg_least_confidence"
     description: ClassVar[str] = "segmentation: pixel 1 - max probability, aggregated per image"
-
-    def pixel_scores(self, maps: np.ndarray) -> np.ndarray:
-        return seg.pixel_uncertainty(maps, "least_confidence")
+    measure: ClassVar[str] = "least_confidence"
 
 
 @register
@@ -112,7 +108,5 @@ class SegLeastConfidence(_SegmentationScore):
 class SegBald(_SegmentationScore):
     name: ClassVar[str] = "seg_bald"
     description: ClassVar[str] = "segmentation: pixel BALD from K MC samples, aggregated per image"
+    measure: ClassVar[str] = "bald"
     maps: ClassVar[str] = "seg_mc_probs"
-
-    def pixel_scores(self, maps: np.ndarray) -> np.ndarray:
-        return seg.pixel_bald(maps)
