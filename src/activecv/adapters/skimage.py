@@ -22,7 +22,7 @@ from activecv._errors import InputError, missing_extra
 def iter_superpixels(
     images: Iterable[Any],
     n_segments: int = 256,
-    compactness: float = 0.1,
+    compactness: float | None = None,
     cache: str | Path | None = None,
 ) -> Iterator[np.ndarray]:
     """One (H, W) int64 region map per image, in order, from SLIC (Achanta et al. 2012).
@@ -33,9 +33,9 @@ def iter_superpixels(
         Intensities in [0, 1] (floats) or 0-255 (integers); one channel or three.
     n_segments : int
         About how many superpixels per image.
-    compactness : float
-        Trade-off of colour against space; 0.1 suits intensities in [0, 1] (scikit-image's
-        default of 10 is for its Lab colour range of 0-100).
+    compactness : float, optional
+        Trade-off of colour against space. By default 0.1 for one channel (intensities in
+        [0, 1]) and 10 for three (scikit-image converts colour to Lab, of range 0-100).
     cache : folder, optional
         Maps are stored there under a hash of the image and the parameters, and read back
         when asked again.
@@ -58,7 +58,8 @@ def iter_superpixels(
         folder.mkdir(parents=True, exist_ok=True)
     for k, raw in enumerate(images):
         image = _channels_last(np.asarray(raw), k)
-        key = _key(image, n_segments, compactness)
+        weight = compactness if compactness is not None else (0.1 if image.ndim == 2 else 10.0)
+        key = _key(image, n_segments, weight)
         stored = folder / f"{key}.npy" if folder is not None else None
         if stored is not None and stored.is_file():
             yield np.load(stored).astype(np.int64)
@@ -66,7 +67,7 @@ def iter_superpixels(
         regions = slic(
             image,
             n_segments=n_segments,
-            compactness=compactness,
+            compactness=weight,
             channel_axis=None if image.ndim == 2 else -1,
             start_label=0,
         ).astype(np.int64)
@@ -76,7 +77,10 @@ def iter_superpixels(
 
 
 def superpixels(
-    images: Iterable[Any], n_segments: int = 256, compactness: float = 0.1, cache: str | Path | None = None
+    images: Iterable[Any],
+    n_segments: int = 256,
+    compactness: float | None = None,
+    cache: str | Path | None = None,
 ) -> list[np.ndarray]:
     """:func:`iter_superpixels` as a list."""
     return list(iter_superpixels(images, n_segments, compactness, cache))
