@@ -318,3 +318,23 @@ def test_segmentation_rounds_check_the_maps(tmp_path: Path, digit_pool: Any) -> 
     with pytest.raises(ValueError, match=r"regions must be one of grid, superpixels; got 'slic'"):
         project.round_regions(seg_predictions(tmp_path, project), 1, regions="slic")
     assert project.rounds() == []
+
+
+def test_maps_at_another_resolution(tmp_path: Path, digit_pool: Any) -> None:
+    import base64
+
+    from activecv.project._masks import from_png
+
+    project = project_over(tmp_path, digit_pool)
+    paths = [item.path for item in project.items()]
+    half = np.full((40, 3, 8, 8), 0.1)
+    half[:, 1, :4] = 0.8  # ink predicted in the top half
+    half /= half.sum(axis=1, keepdims=True)
+    np.savez(tmp_path / "half.npz", ids=np.array(paths), seg_probs=half)
+    (row,) = project.round(tmp_path / "half.npz", "seg_entropy", 1)
+    mask = from_png(base64.b64decode(row.prediction["mask_png"]))  # type: ignore[index]
+    assert mask.shape == (16, 16) and (mask[:8] == 1).all() and (mask[8:] == 0).all()  # at the image's size
+    with pytest.raises(
+        ValueError, match=r"the predictions' maps are 8x8 .* image \d+ is 16x16; a region round"
+    ):
+        project.round_regions(tmp_path / "half.npz", 4, cell=4)

@@ -104,6 +104,17 @@ def store(conn: sqlite3.Connection, annotation_id: int, mask: np.ndarray) -> Non
     )
 
 
+def at_size(mask: np.ndarray, size: tuple[int | None, int | None]) -> np.ndarray:
+    """A model's mask at the image's (width, height), by nearest neighbour when the model
+    predicted at another resolution (Label Studio's brushes are in the image's pixels)."""
+    from PIL import Image
+
+    width, height = size
+    if width is None or height is None or mask.shape == (height, width):
+        return mask
+    return np.asarray(Image.fromarray(mask, mode="L").resize((width, height), Image.Resampling.NEAREST))
+
+
 def to_png(mask: np.ndarray) -> bytes:
     from PIL import Image
 

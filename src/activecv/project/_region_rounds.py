@@ -90,12 +90,25 @@ def make_region_round(
         progress=progress,
         **{name: read.inputs[name]},
     )
+    _check_map_sizes(ledger, read.file.shape(name)[-2:], item_ids[np.unique(chosen.images)])
     region_maps = _maps_of(ledger, root, item_ids, chosen, asked, cache)
     with ledger.write() as conn:
         done = conn.execute("SELECT id FROM rounds WHERE request = ?", (key,)).fetchone()
         if done:
             return int(done[0])
         return _record(conn, asked, digest, key, started, item_ids, chosen, region_maps, classes)
+
+
+def _check_map_sizes(ledger: Ledger, shape: tuple[int, ...], items: np.ndarray) -> None:
+    """Regions are drawn on the images: the maps must be at their resolution."""
+    height, width = shape
+    for item in items.tolist():
+        size = pool.size(ledger, int(item))
+        if size != (width, height):
+            raise ProjectError(
+                f"the predictions' maps are {width}x{height} (width x height) but image {item} is "
+                f"{size[0]}x{size[1]}; a region round needs maps at the images' resolution."
+            )
 
 
 def _labeled(ledger: Ledger, item_ids: np.ndarray) -> tuple[np.ndarray, dict[int, list[int]]]:

@@ -201,7 +201,12 @@ def _plan(ledger: Ledger, schema: labels.Schema, asked: RoundRequest, progress: 
     predictions: list[dict[str, Any] | None]
     if file is not None and schema.task == "segmentation":
         maps = file.class_maps(rows)
-        predictions = [None] * len(rows) if maps is None else [{"mask_png": png_text(m)} for m in maps]
+        sizes = [pool.size(ledger, int(item_ids[r])) for r in rows]
+        predictions = (
+            [None] * len(rows)
+            if maps is None
+            else [{"mask_png": png_text(masks.at_size(m, size))} for m, size in zip(maps, sizes, strict=True)]
+        )
     elif file is not None:
         probs = file.class_probs(rows)
         predictions = (
