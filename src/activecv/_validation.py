@@ -122,14 +122,21 @@ def check_pixel_simplex(
     if negative.any():
         raise InputError(
             f"{name} must be probabilities (>= 0); got {float(chunk.min()):.6g} (first negative in image "
-            f"{offset + _first_bad_row(negative)}). Pass seg_logits= if these are raw model outputs."
+            f"{offset + _first_bad_row(negative)}).{_raw_hint(name)}"
         )
     where = np.unravel_index(int(np.flatnonzero(off)[0]), off.shape)
     raise InputError(
         f"{name} must sum to 1 over the classes at every pixel (tolerance {tolerance:.2g}); image "
         f"{offset + int(where[0])} sums to {float(sums[where]):.6g} at pixel (y={where[-2]}, "
-        f"x={where[-1]}). Pass seg_logits= for raw outputs."
+        f"x={where[-1]}).{_raw_hint(name)}"
     )
+
+
+def _raw_hint(name: str) -> str:
+    """Raw outputs have their own input, except MC samples (softmax each one first)."""
+    if name.startswith("seg_mc_probs"):
+        return " Apply a softmax over the class axis of each MC sample first."
+    return " Pass seg_logits= if these are raw model outputs."
 
 
 def check_log_simplex(chunk: np.ndarray, name: str, offset: int = 0) -> None:

@@ -40,7 +40,7 @@ class Selection:
         indices = np.array(self.indices, dtype=np.int64)  # copies: the caller's arrays stay writable
         scores = np.array(self.scores, dtype=np.float64)
         if indices.shape != scores.shape or indices.ndim != 1:
-            raise ValueError(
+            raise InputError(
                 "Selection indices and scores must be 1-D of one length; "
                 f"got {indices.shape} and {scores.shape}."
             )
@@ -66,7 +66,8 @@ class RegionSelection:
     classes : ndarray of int64, shape (M,)
         The class most pixels of the region are predicted as (its pre-annotation).
     info : Mapping
-        ``budget``, ``clicks`` (spent), ``candidates`` (regions scored), the cost model.
+        ``budget`` (clicks), ``candidates`` (regions scored), ``cost`` (the cost model: dominant,
+        classes or own); ``clicks`` is what the selection spends.
     """
 
     images: np.ndarray
@@ -85,7 +86,7 @@ class RegionSelection:
             "classes": np.array(self.classes, dtype=np.int64),
         }
         if len({a.shape for a in arrays.values()}) != 1 or arrays["images"].ndim != 1:
-            raise ValueError(
+            raise InputError(
                 f"RegionSelection fields must be 1-D of one length; got {[a.shape for a in arrays.values()]}."
             )
         for name, arr in arrays.items():

@@ -83,6 +83,15 @@ def test_a_model_with_the_wrong_maps_is_refused_at_start() -> None:
         Predictor(spec, lambda batch: np.zeros((batch.shape[0], 3, 8, 8)), "v").check()
     with pytest.raises(ValueError, match=r"annotate metric for segmentation must be one of entropy_mean"):
         AnnotatePolicy("entropy_max", threshold=0.1).check_metric("segmentation")
+    probs = ModelSpec("stub", "segmentation", CLASSES, input_size=(8, 8), outputs="probs")
+    with pytest.raises(ValueError, match=r"probabilities must sum to 1 over the classes; got sums from 0.6"):
+        Predictor(probs, lambda batch: np.full((batch.shape[0], 2, 8, 8), 0.3), "v").check()
+    with pytest.raises(ValueError, match=r"the model returned non-finite scores \(NaN or inf\) for 1 images"):
+        Predictor(spec, lambda batch: np.full((batch.shape[0], 2, 8, 8), np.nan), "v").check()
+    with pytest.raises(
+        ValueError, match=r"a segmentation model has at most 255 classes \(8-bit masks\); got 256"
+    ):
+        ModelSpec("stub", "segmentation", tuple(map(str, range(256))))
 
 
 def test_an_onnx_segmentation_model_serves(tmp_path: Path, digit_pool: Any) -> None:
@@ -97,3 +106,27 @@ def test_an_onnx_segmentation_model_serves(tmp_path: Path, digit_pool: Any) -> N
     predictor = load_predictor(ModelSpec(str(path), "segmentation", CLASSES, input_size=(16, 16)), "fcn-onnx")
     pixels = np.asarray(Image.open(pool / "002.png"), dtype=np.float32)[None, None] / 255.0
     np.testing.assert_allclose(predictor.predict(pixels), predict(model, pixels), atol=1e-5)
+
+
+def test_webhook_region_annotations_add_to_the_image_mask(client: TestClient, tmp_path: Path) -> None:
+    from activecv.io import UNLABELED, brush_encode
+
+    def event(annotation_id: int, rows: slice, name: str) -> dict[str, Any]:
+        drawn = np.zeros((16, 16), bool)
+        drawn[rows] = True
+        value = {"format": "rle", "rle": brush_encode(drawn), "brushlabels": [name]}
+        result = {"type": "brushlabels", "from_name": "label", "to_name": "image", "value": value,
+                  "original_width": 16, "original_height": 16}  # fmt: skip
+        return {
+            "action": "ANNOTATION_CREATED",
+            "task": {"id": 7, "data": {"activecv_item": 3, "activecv_regions": [0]}},
+            "annotation": {"id": annotation_id, "completed_by": 1, "updated_at": "t", "result": [result]},
+        }
+
+    for annotation_id, rows, name in ((1, slice(0, 4), "ink"), (2, slice(12, 16), "background")):
+        answer = client.post("/webhook", json=event(annotation_id, rows, name), headers=AUTH).json()
+        assert answer["status"] == "stored" and answer["added"] + answer["relabeled"] == 1, answer
+    with Project(tmp_path / "project") as project:
+        mask = project.mask(3)
+    assert mask is not None
+    assert (mask[:4] == 1).all() and (mask[12:] == 0).all() and (mask[4:12] == UNLABELED).all()

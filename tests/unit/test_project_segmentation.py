@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+import activecv as acv
 from activecv.io import UNLABELED, brush_encode, coco_rle_encode, write_index_mask
 from activecv.project import Project, export, import_labels
 
@@ -138,7 +139,8 @@ def test_polygons_coco_rle_and_png_masks(tmp_path: Path, digit_pool: Any) -> Non
     write_index_mask(tmp_path / "masks" / "009.png", drawn)
     report = import_labels(project, tmp_path / "masks", "masks")
     assert report.added == 1
-    np.testing.assert_array_equal(project.mask("009.png"), np.where(drawn == UNLABELED, 0, drawn))
+    # an index-mask PNG's 255 says "not labeled": those pixels stay unlabeled, not background
+    np.testing.assert_array_equal(project.mask("009.png"), drawn)
 
 
 @pytest.mark.parametrize(
@@ -338,3 +340,96 @@ def test_maps_at_another_resolution(tmp_path: Path, digit_pool: Any) -> None:
         ValueError, match=r"the predictions' maps are 8x8 .* image \d+ is 16x16; a region round"
     ):
         project.round_regions(tmp_path / "half.npz", 4, cell=4)
+
+
+def asked_pixels(rows: list[Any], cell: int) -> dict[int, np.ndarray]:
+    """Per item, the pixels a region round on a ``cell`` grid asked for."""
+    from activecv.strategies import grid_regions
+
+    grid = grid_regions(16, 16, cell)
+    return {row.id: np.isin(grid, [e["region"] for e in row.prediction["regions"]]) for row in rows}
+
+
+def test_pixels_asked_for_are_not_asked_again_under_another_grid(tmp_path: Path, digit_pool: Any) -> None:
+    project = project_over(tmp_path, digit_pool)
+    predictions = seg_predictions(tmp_path, project)
+    first = asked_pixels(project.round_regions(predictions, 6, cell=4), 4)
+    second = asked_pixels(project.round_regions(predictions, 20, cell=2, model_version="v2"), 2)
+    assert sum(m.sum() for m in second.values()) == 20 * 4  # 2x2 cells, still on the uncertain row
+    assert not any((second[item] & first[item]).any() for item in set(first) & set(second))
+    # an image round takes no image a region round chose
+    chosen = {row.id for row in project.round(predictions, "seg_entropy", 40 - len(first | second))}
+    assert not chosen & (set(first) | set(second))
+
+
+def test_region_rounds_read_the_ignore_mask_and_check_the_classes(tmp_path: Path, digit_pool: Any) -> None:
+    project = project_over(tmp_path, digit_pool)
+    found = dict(np.load(seg_predictions(tmp_path, project)))
+    ignore = np.zeros((40, 16, 16), bool)
+    ignore[:, 4:8] = True  # the uncertain row's cells are not to be asked about
+    np.savez(tmp_path / "ignored.npz", ignore_mask=ignore, **found)
+    rows = project.round_regions(tmp_path / "ignored.npz", 6, cell=4)
+    assert all(e["region"] not in (4, 5, 6, 7) for row in rows for e in row.prediction["regions"])  # type: ignore[index]
+    np.savez(tmp_path / "two.npz", ids=found["ids"], seg_probs=found["seg_probs"][:, :2])
+    with pytest.raises(ValueError, match=r"has shape \(40, 2, 16, 16\), but the project has 3 classes"):
+        project.round_regions(tmp_path / "two.npz", 6, cell=4)
+    assert len(project.rounds()) == 1
+
+
+def test_class_balanced_image_rounds_weigh_by_the_ledgers_labeled_pixels(
+    tmp_path: Path, digit_pool: Any
+) -> None:
+    project = project_over(tmp_path, digit_pool)
+    predictions = seg_predictions(tmp_path, project)
+    annotation = {"id": 1, "completed_by": 1, "result": [brush(np.ones((16, 16), bool), "ink")]}
+    tasks = [{"data": {"image": "000.png"}, "annotations": [annotation]}]
+    import_labels(project, ls_export(tmp_path, tasks), "labelstudio")  # 256 ink pixels, no other
+    balanced = project.round(predictions, "seg_entropy", 3, params={"class_balanced": True})
+    found = np.load(predictions)
+    counts = list(project.status().class_balance.values())
+    assert counts == [0, 256, 0]
+    strategy = acv.get_strategy("seg_entropy", class_balanced=True)
+    labeled = found["ids"] == "000.png"
+    expected = acv.select(
+        strategy, 3, seg_probs=found["seg_probs"], labeled_class_counts=counts, labeled=labeled
+    )
+    plain = acv.select(acv.get_strategy("seg_entropy"), 3, seg_probs=found["seg_probs"], labeled=labeled)
+    # scores, not ids: images with as many ink pixels tie
+    assert [row.score for row in balanced] == pytest.approx(expected.scores.tolist(), rel=1e-12)
+    assert not np.allclose(expected.scores, plain.scores)  # the weights change the scores
+
+
+def test_a_stroke_labels_the_whole_region_it_marks(tmp_path: Path, digit_pool: Any) -> None:
+    project = project_over(tmp_path, digit_pool)
+    (row, *_) = project.round_regions(seg_predictions(tmp_path, project), 1, cell=4)
+    (region,) = [e["region"] for e in row.prediction["regions"]]  # type: ignore[index]
+    top, left = region // 4 * 4, region % 4 * 4
+    stroke = np.zeros((16, 16), bool)
+    stroke[top + 1, left : left + 3] = True  # 3 of the region's 16 pixels
+    annotation = {"id": 9, "completed_by": 1, "result": [brush(stroke, "edge")]}
+    tasks = [{"data": {"activecv_item": row.id, "activecv_regions": [region]}, "annotations": [annotation]}]
+    import_labels(project, ls_export(tmp_path, tasks), "labelstudio")
+    mask = project.mask(row.id)
+    assert mask is not None and (mask[top : top + 4, left : left + 4] == 2).all()
+    assert (mask == 2).sum() == 16 and (mask[mask != 2] == UNLABELED).all()
+
+
+def test_partial_masks_round_trip_through_coco_and_png(tmp_path: Path, digit_pool: Any) -> None:
+    pool, _ = digit_pool
+    project = project_over(tmp_path, digit_pool)
+    drawn = np.full((16, 16), UNLABELED)
+    drawn[4:, 2:] = 1
+    drawn[0, 0] = 0
+    (tmp_path / "masks").mkdir()
+    write_index_mask(tmp_path / "masks" / "015.png", drawn)
+    import_labels(project, tmp_path / "masks", "masks")
+    assert export(project, "coco", tmp_path / "out.json", items="labeled") == 1
+    assert export(project, "masks", tmp_path / "pngs", items="labeled") == 1
+    dataset = json.loads((tmp_path / "out.json").read_text())
+    assert dataset["images"][0]["activecv_complete"] is False
+    dataset["info"].pop("activecv_project")
+    (tmp_path / "out.json").write_text(json.dumps(dataset))
+    for fmt, path in (("coco", tmp_path / "out.json"), ("masks", tmp_path / "pngs")):
+        other = Project.init(tmp_path / f"from-{fmt}", task="segmentation", classes=CLASSES, images=pool)
+        import_labels(other, path, fmt)
+        np.testing.assert_array_equal(other.mask("015.png"), drawn)  # unlabeled stays unlabeled

@@ -240,6 +240,14 @@ def test_select_regions_with_superpixels_own_costs_and_a_cap() -> None:
         ),
         ({"measure": "bald"}, r"measure 'bald' needs seg_mc_probs; got seg_probs"),
         ({"labeled": [0, 1]}, r"no candidate region is left"),
+        ({"regions": 7}, r"regions must be one \(H, W\) integer region map per image; got int"),
+        ({"regions": [np.zeros((6, 5), int)]}, r"regions must hold one map per image; it ran out at image 1"),
+        ({"regions": iter([np.zeros((6, 5), int)] * 3)}, r"it has more than the 2 images"),
+        ({"region_costs": np.ones((3, 30))}, r"region_costs must hold one array per image \(2\); got 3"),
+        (
+            {"ignore_mask": np.zeros((2, 6, 4), bool)},
+            r"ignore_mask of image 0 must be \(6, 5\) like its maps",
+        ),
     ],
 )
 def test_bad_region_requests(kwargs: dict, message: str) -> None:

@@ -16,6 +16,22 @@ def test_aubc_is_the_mean_accuracy_over_the_budget() -> None:
     assert aubc(np.array([10.0]), np.array([0.6])) == 0.6
 
 
+def test_curves_that_spend_differently_compare_over_the_range_they_share() -> None:
+    # random's rounds spend 10 more than entropy's (20, 40 against 20, 30): both are
+    # compared on [20, 30], random's curve interpolated there (0.6 at 30)
+    rows = [
+        {"strategy": s, "seed": 0, "round": r, "n_labeled": n, "metric": m}
+        for s, curve in {"random": [(20, 0.4), (40, 0.8)], "entropy": [(20, 0.4), (30, 0.5)]}.items()
+        for r, (n, m) in enumerate(curve)
+    ]
+    rows += [dict(row, seed=1) for row in rows]
+    config = SimulationConfig(strategies=("entropy",), rounds=1, seeds=(0, 1), targets=())
+    summary = summarize([dict(r, selection_seconds=0.0, training_seconds=0.0) for r in rows], config)
+    assert summary.strategies["random"].aubc == [pytest.approx(0.5)] * 2
+    assert summary.strategies["entropy"].aubc == [pytest.approx(0.45)] * 2
+    assert summary.margin == pytest.approx(-0.05)
+
+
 def test_labels_to_reach_takes_the_first_size_at_or_above_the_target() -> None:
     n, acc = np.array([10, 20, 30, 40]), np.array([0.5, 0.9, 0.85, 0.95])
     assert labels_to_reach(n, acc, 0.9) == 20

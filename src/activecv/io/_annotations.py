@@ -34,9 +34,10 @@ class Annotation:
 
     Segmentation: ``mask`` (H, W) holds a class index per pixel, ``UNLABELED`` (255) where
     the annotator said nothing; the indices refer to ``mask_classes`` (class names), or to
-    the project's classes in order when that is None. A ``partial`` annotation labels only
-    some regions of the image (a region round): it adds to the image's current mask, where
-    otherwise pixels no label covers are the project's first class, the background.
+    the project's classes in order when that is None. ``uncovered`` says what the pixels no
+    label covers are: the project's first class, the background (what an annotation tool's
+    brushes and polygons mean); not labeled (an index-mask PNG's 255); or, for a region
+    round's annotation, whatever the image's current mask says there ("merge").
     """
 
     item: int | str
@@ -46,7 +47,7 @@ class Annotation:
     image_size: tuple[int, int] | None = None
     mask: np.ndarray | None = field(default=None, compare=False, repr=False)
     mask_classes: tuple[str, ...] | None = None
-    partial: bool = False
+    uncovered: str = "background"  # background | unlabeled | merge
 
 
 def composed(layers: list[tuple[str, np.ndarray]]) -> tuple[np.ndarray, tuple[str, ...]]:

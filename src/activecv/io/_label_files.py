@@ -38,6 +38,8 @@ def read_coco_annotations(path: str | Path, annotator: str = "coco", masks: bool
         labels: dict[Any, list[Label]] = {image_id: [] for image_id in files}
         layers: dict[Any, list[tuple[str, np.ndarray]]] = {image_id: [] for image_id in files}
         sizes = {image["id"]: (image.get("width"), image.get("height")) for image in dataset["images"]}
+        # activecv marks a mask with unlabeled pixels: what no segmentation covers is not background
+        complete = {image["id"]: image.get("activecv_complete") for image in dataset["images"]}
         for a, record in enumerate(dataset.get("annotations", [])):
             if record["image_id"] not in files:
                 raise InputError(
@@ -70,7 +72,10 @@ def read_coco_annotations(path: str | Path, annotator: str = "coco", masks: bool
     for image_id, found in labels.items():
         mask, classes = composed(layers[image_id]) if layers[image_id] else (None, None)
         size = sizes[image_id] if None not in sizes[image_id] else None
-        annotations.append(Annotation(files[image_id], tuple(found), annotator, None, size, mask, classes))
+        uncovered = "unlabeled" if complete.get(image_id) is False else "background"
+        annotations.append(
+            Annotation(files[image_id], tuple(found), annotator, None, size, mask, classes, uncovered)
+        )
     return AnnotationFile("coco", annotations, project)
 
 
@@ -158,7 +163,8 @@ def read_mask_folder(root: str | Path, annotator: str = "masks") -> AnnotationFi
     for file in files:
         mask = read_index_mask(file)
         stem = file.relative_to(root).with_suffix("").as_posix()
-        annotations.append(Annotation(stem, (), annotator, None, (mask.shape[1], mask.shape[0]), mask))
+        size = (mask.shape[1], mask.shape[0])
+        annotations.append(Annotation(stem, (), annotator, None, size, mask, None, "unlabeled"))
     return AnnotationFile("masks", annotations)
 
 

@@ -81,9 +81,15 @@ class PredictionsFile:
                 f"{str(self.path)!r} has no array {name!r}; it holds {', '.join(self.names) or 'nothing'}."
             )
 
-    def inputs_for(self, strategy: Strategy) -> list[str]:
-        """The arrays that satisfy the strategy's first satisfiable set of required inputs."""
-        return strategy.inputs_among(self.names, f"{str(self.path)!r} holds")
+    def inputs_for(self, strategy: Strategy, supplied: Sequence[str] = ()) -> list[str]:
+        """The arrays that satisfy the strategy's first satisfiable set of required inputs,
+        ``supplied`` ones (the caller has them) apart; with segmentation maps, the file's
+        ``ignore_mask`` too."""
+        names = strategy.inputs_among([*self.names, *supplied], f"{str(self.path)!r} holds")
+        found = [n for n in names if n not in supplied]
+        if "ignore_mask" in self.names and any(n in CLASS_MAPS for n in found):
+            found.append("ignore_mask")
+        return found
 
     def shape(self, name: str) -> tuple[int, ...]:
         """Shape of array ``name``, read from the header and the first row, not the data."""
@@ -236,15 +242,18 @@ class StrategyInputs:
     ids: np.ndarray
     inputs: dict[str, Any]
     labeled: np.ndarray | None
+    chunk: int  # rows per streamed chunk, the same for every input (they are read in step)
 
 
-def read_strategy_inputs(path: str | Path, strategy: Strategy, *, stream: bool) -> StrategyInputs:
+def read_strategy_inputs(
+    path: str | Path, strategy: Strategy, *, stream: bool, supplied: Sequence[str] = ()
+) -> StrategyInputs:
     """The ids and the inputs ``strategy`` needs from a predictions file, each checked to have
-    one row per id. ``stream`` reads inputs as row chunks (score strategies never hold the
-    pool in memory); otherwise whole."""
+    one row per id; ``supplied`` inputs the caller adds itself. ``stream`` reads inputs as row
+    chunks (score strategies never hold the pool in memory); otherwise whole."""
     file = PredictionsFile(path)
     ids = file.ids()
-    names = file.inputs_for(strategy)
+    names = file.inputs_for(strategy, supplied)
     for name in names:
         rows = file.shape(name)[0]
         if rows != ids.shape[0]:
@@ -252,12 +261,10 @@ def read_strategy_inputs(path: str | Path, strategy: Strategy, *, stream: bool) 
                 f"'ids' has {ids.shape[0]} entries but {name!r} has {rows} rows in {str(file.path)!r}; "
                 "one id per row is needed."
             )
-    inputs = {
-        name: file.stream(name, chunk_rows(file.shape(name)[1:])) if stream else file.load(name)
-        for name in names
-    }
+    chunk = min((chunk_rows(file.shape(name)[1:]) for name in names), default=1)
+    inputs = {name: file.stream(name, chunk) if stream else file.load(name) for name in names}
     labeled = file.load("labeled") if "labeled" in file.names else None
-    return StrategyInputs(file, ids, inputs, labeled)
+    return StrategyInputs(file, ids, inputs, labeled, chunk)
 
 
 def checked_ids(ids: np.ndarray, what: str) -> np.ndarray:

@@ -273,9 +273,8 @@ def read_label_studio_export(path: str | Path) -> AnnotationFile:
         found = task.get("annotations", [])
         if not isinstance(found, list):
             raise InputError(f"{where}: 'annotations' must be a list; got {type(found).__name__}.")
-        partial = data.get("activecv_regions") is not None  # a region round's task
         for annotation in found:
-            converted = annotation_of(item, annotation, where, partial)
+            converted = annotation_of(item, annotation, where, uncovered_of(data))
             if converted is None:
                 skipped += 1
             else:
@@ -304,9 +303,17 @@ def task_item(data: dict[str, Any], where: str) -> int | str:
     raise InputError(f"{where} names no image: its data has no 'activecv_item' or 'image'.")
 
 
-def annotation_of(item: int | str, annotation: Any, where: str, partial: bool = False) -> Annotation | None:
+def uncovered_of(data: dict[str, Any]) -> str:
+    """What pixels no brush covers are, for a task: a region round's task labels its regions
+    only ("merge" into the image's mask); any other, the whole image ("background")."""
+    return "merge" if data.get("activecv_regions") is not None else "background"
+
+
+def annotation_of(
+    item: int | str, annotation: Any, where: str, uncovered: str = "background"
+) -> Annotation | None:
     """One Label Studio annotation of ``item``; None for a cancelled (skipped) one. Brushes
-    and polygons become one index mask; ``partial`` marks the labels of some regions only."""
+    and polygons become one index mask; ``uncovered`` as :class:`Annotation` defines it."""
     if not isinstance(annotation, dict):
         raise InputError(f"{where}: each annotation must be an object; got {annotation!r}.")
     if annotation.get("was_cancelled"):
@@ -317,7 +324,7 @@ def annotation_of(item: int | str, annotation: Any, where: str, partial: bool = 
     known = annotation.get("id")
     key = None if known is None else f"{known}@{annotation.get('updated_at', '')}"
     who = _annotator(annotation.get("completed_by"))
-    return Annotation(item, read.labels, who, key, read.size, mask, classes, partial)
+    return Annotation(item, read.labels, who, key, read.size, mask, classes, uncovered)
 
 
 def _annotator(completed_by: Any) -> str:

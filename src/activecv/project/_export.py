@@ -15,6 +15,7 @@ from urllib.parse import quote
 import numpy as np
 
 from activecv.io import (
+    UNLABELED,
     TaskItem,
     coco_rle_encode,
     label_config,
@@ -227,7 +228,10 @@ def _coco(project: Project, rows: list[ExportRow], round_number: int | None) -> 
             project.local_path(row.path)  # refuses a path that escapes the root
         images.append({"id": row.id, "file_name": row.path, "width": row.width, "height": row.height})
         if project.task == "segmentation":
-            annotations += _coco_masks(project, row.id, len(annotations))
+            found = _coco_masks(project, row.id, len(annotations))
+            annotations += found.annotations
+            if found.complete is False:  # pixels no segmentation covers are not labeled
+                images[-1]["activecv_complete"] = False
             continue
         for label in labels.get(row.id, []):
             record: dict[str, Any] = {
@@ -252,11 +256,17 @@ def _coco(project: Project, rows: list[ExportRow], round_number: int | None) -> 
     }
 
 
-def _coco_masks(project: Project, item_id: int, before: int) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class CocoMasks:
+    annotations: list[dict[str, Any]]
+    complete: bool | None  # None: the image has no mask
+
+
+def _coco_masks(project: Project, item_id: int, before: int) -> CocoMasks:
     """One COCO annotation per class in the image's mask: RLE segmentation, area, bbox."""
     mask = project.mask(item_id)
     if mask is None:
-        return []
+        return CocoMasks([], None)
     out: list[dict[str, Any]] = []
     for c in range(len(project.classes)):
         pixels = mask == c
@@ -275,7 +285,7 @@ def _coco_masks(project: Project, item_id: int, before: int) -> list[dict[str, A
                 "bbox": [x0, y0, x1 - x0, y1 - y0],
             }
         )
-    return out
+    return CocoMasks(out, not (mask == UNLABELED).any())
 
 
 def _atomic(out: Path, write: Callable[[str], object]) -> None:

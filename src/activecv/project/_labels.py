@@ -104,7 +104,7 @@ def _stored_form(conn: sqlite3.Connection, row: Checked, item_id: int, classes: 
         assert row.labels is not None  # rows without labels are skipped by the caller
         boxes = [(label.class_name, label.box, None) for label in row.labels]
         return Stored(boxes, None, _fingerprint(item_id, annotator, row.labels))
-    mask = masks.final_mask(conn, item_id, row.mask, row.annotation.partial)
+    mask = masks.final_mask(conn, item_id, row.mask, row.annotation.uncovered)
     pixels = [(classes[c], None, count) for c, count in masks.class_pixels(mask, len(classes)).items()]
     return Stored(pixels, mask, masks.fingerprint(item_id, annotator, mask))
 
@@ -239,7 +239,9 @@ def _size(ledger: Ledger, item_id: int, annotation: Annotation) -> tuple[int, in
     if width is not None and height is not None:
         return int(width), int(height)
     if annotation.image_size is None:
-        raise ProjectError(f"the size of {annotation.item!r} is unknown, so its boxes cannot be checked.")
+        raise ProjectError(
+            f"the size of {annotation.item!r} is unknown, so its boxes or mask cannot be checked."
+        )
     return annotation.image_size
 
 
@@ -283,7 +285,7 @@ def history(ledger: Ledger, item_id: int) -> list[HistoryEntry]:
 
 
 def class_balance(ledger: Ledger, classes: Sequence[str]) -> dict[str, int]:
-    """Current labels per class (images for classification, boxes for detection)."""
+    """Current labels per class: images (classification), boxes (detection) or pixels (segmentation)."""
     counts = dict(
         ledger.execute(
             # pixels for segmentation; images (classification) or boxes (detection) otherwise

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import sqlite3
 from typing import Any
 
@@ -15,6 +16,7 @@ from activecv.io import UNLABELED, Annotation
 from activecv.project._records import ProjectError
 
 MAX_CLASSES = UNLABELED  # indices 0..254 are classes, 255 is "not labeled"
+UNCOVERED = ("background", "unlabeled", "merge")
 
 
 def checked_mask(annotation: Annotation, classes: tuple[str, ...], size: tuple[int, int]) -> np.ndarray:
@@ -28,8 +30,14 @@ def checked_mask(annotation: Annotation, classes: tuple[str, ...], size: tuple[i
             f"{where} has class or box labels, but this is a segmentation project: label images with "
             "masks (brushes, polygons, COCO segmentations or index-mask PNGs)."
         )
-    if annotation.mask is None:
-        return np.full((height, width), UNLABELED if annotation.partial else 0, dtype=np.uint8)
+    if annotation.uncovered not in UNCOVERED:
+        raise ProjectError(
+            f"{where}: uncovered must be one of {', '.join(UNCOVERED)}; got {annotation.uncovered!r}."
+        )
+    if annotation.mask is None:  # nothing drawn: no object, unless only some regions were asked for
+        return np.full(
+            (height, width), 0 if annotation.uncovered == "background" else UNLABELED, dtype=np.uint8
+        )
     mask = np.asarray(annotation.mask)
     if mask.ndim != 2 or mask.dtype.kind not in "iub":
         raise ProjectError(
@@ -58,12 +66,14 @@ def checked_mask(annotation: Annotation, classes: tuple[str, ...], size: tuple[i
     return lookup[mask.astype(np.int64)]
 
 
-def final_mask(conn: sqlite3.Connection, item_id: int, mask: np.ndarray, partial: bool) -> np.ndarray:
-    """What the annotation makes the image's mask: a partial one (some regions) laid over the
-    current mask, read in the write's own transaction; a whole one with its unlabeled pixels
-    as background."""
-    if not partial:
+def final_mask(conn: sqlite3.Connection, item_id: int, mask: np.ndarray, uncovered: str) -> np.ndarray:
+    """What the annotation makes the image's mask, in the write's own transaction: uncovered
+    pixels become background, or stay unlabeled, or (a region round's annotation) keep the
+    current mask, each asked-for region first filled with its dominant annotated class."""
+    if uncovered == "background":
         return np.where(mask == UNLABELED, 0, mask).astype(np.uint8)
+    if uncovered == "unlabeled":
+        return mask.astype(np.uint8)
     base = current(conn, item_id)
     if base is None:
         base = np.full(mask.shape, UNLABELED, dtype=np.uint8)
@@ -72,7 +82,33 @@ def final_mask(conn: sqlite3.Connection, item_id: int, mask: np.ndarray, partial
             f"the mask of item {item_id} is {base.shape}; a region annotation of {mask.shape} "
             "cannot add to it."
         )
-    return np.where(mask == UNLABELED, base, mask).astype(np.uint8)
+    filled = _fill_regions(conn, item_id, mask)
+    return np.where(filled == UNLABELED, base, filled).astype(np.uint8)
+
+
+def _fill_regions(conn: sqlite3.Connection, item_id: int, mask: np.ndarray) -> np.ndarray:
+    """Each region the item's latest region round asked for, filled with the class most of its
+    annotated pixels have (dominant labeling: the annotator may mark a region with a stroke)."""
+    from PIL import Image
+
+    found = conn.execute(
+        "SELECT regions, chosen FROM selection_regions WHERE item_id = ? ORDER BY round_id DESC LIMIT 1",
+        (item_id,),
+    ).fetchone()
+    if found is None:
+        return mask
+    with Image.open(io.BytesIO(found[0])) as image:
+        regions = np.asarray(image, dtype=np.int64)
+    if regions.shape != mask.shape:
+        return mask
+    out = mask.copy()
+    for entry in json.loads(found[1]):
+        inside = regions == entry["region"]
+        marked = mask[inside]
+        marked = marked[marked != UNLABELED]
+        if marked.size:
+            out[inside] = np.bincount(marked).argmax()
+    return out
 
 
 def current(conn: Any, item_id: int) -> np.ndarray | None:

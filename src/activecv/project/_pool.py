@@ -13,6 +13,7 @@ import numpy as np
 
 from activecv._errors import shown
 from activecv._files import IMAGE_SUFFIXES, resolve_under
+from activecv.io import PredictionsFile
 from activecv.project._discover import ItemFile, is_uri
 from activecv.project._ledger import Ledger, batches, marks
 from activecv.project._records import Item, ProjectError, RegisterReport
@@ -109,6 +110,19 @@ def item_ids(ledger: Ledger, keys: Sequence[Any] | np.ndarray, what: str = "ids"
             "Use the item ids or the paths as registered (activecv project export --items all)."
         )
     return found  # type: ignore[return-value]
+
+
+def check_class_columns(file: PredictionsFile, n_classes: int) -> None:
+    """A predictions file's class axis must follow the project's classes."""
+    found = file.class_axis()
+    if found is None:
+        return
+    name, axis = found
+    if file.shape(name)[axis] != n_classes:
+        raise ProjectError(
+            f"{name!r} in {str(file.path)!r} has shape {file.shape(name)}, but the project has "
+            f"{n_classes} classes; columns must follow the project's classes, in order."
+        )
 
 
 def _many(ledger: Ledger, keys: Sequence[Any]) -> bool:

@@ -1,6 +1,10 @@
 """Region rounds of a segmentation project: the regions (grid cells or superpixels) of images to
 label next within a budget of clicks (``activecv.select_regions``), recorded with the region
-map of each chosen image so that exports show the regions and imports fill them."""
+map of each chosen image so that exports show the regions and imports fill them.
+
+The predictions' maps must be at the images' resolution (regions are drawn on the images).
+Pixels labeled already, or inside a region an earlier round asked for, are never scored again,
+whatever grid or superpixels that round used; images labeled whole are skipped."""
 
 from __future__ import annotations
 
@@ -18,9 +22,10 @@ import numpy as np
 
 import activecv
 from activecv._files import file_sha256
-from activecv.io import read_strategy_inputs
+from activecv.io import UNLABELED, read_strategy_inputs
+from activecv.project import _masks as masks
 from activecv.project import _pool as pool
-from activecv.project._ledger import Ledger
+from activecv.project._ledger import Ledger, batches, marks
 from activecv.project._records import ProjectError, SelectedItem
 from activecv.strategies import get_strategy
 from activecv.types import RegionSelection
@@ -71,12 +76,14 @@ def make_region_round(
     started = pool.now()
     strategy = get_strategy("seg_bald" if asked.measure == "bald" else "seg_entropy")
     read = read_strategy_inputs(asked.predictions, strategy, stream=True)
+    name = next(n for n in read.inputs if n != "ignore_mask")  # seg_probs, seg_logits or seg_mc_probs
+    pool.check_class_columns(read.file, len(classes))
     item_ids = np.array(pool.item_ids(ledger, read.ids, "ids in the predictions file"), dtype=np.int64)
-    whole, taken = _labeled(ledger, item_ids)
+    height, width = read.file.shape(name)[-2:]
+    _check_sizes(ledger, item_ids, width, height)
     maps: Any = None
     if asked.regions == "superpixels":
         maps = _superpixels(ledger, root, item_ids, asked.n_segments, cache)
-    (name,) = read.inputs  # seg_probs, seg_logits or seg_mc_probs, as the file has it
     chosen = activecv.select_regions(
         asked.budget,
         measure=asked.measure,
@@ -85,12 +92,13 @@ def make_region_round(
         cost=asked.cost,
         class_balance=asked.class_balance,
         max_regions_per_image=asked.max_regions_per_image,
-        labeled=whole,
-        labeled_regions=taken,
+        labeled=_labeled_whole(ledger, item_ids),
+        ignore_mask=_in_chunks(
+            _settled_pixels(ledger, item_ids, (height, width), read.inputs.get("ignore_mask")), read.chunk
+        ),
         progress=progress,
         **{name: read.inputs[name]},
     )
-    _check_map_sizes(ledger, read.file.shape(name)[-2:], item_ids[np.unique(chosen.images)])
     region_maps = _maps_of(ledger, root, item_ids, chosen, asked, cache)
     with ledger.write() as conn:
         done = conn.execute("SELECT id FROM rounds WHERE request = ?", (key,)).fetchone()
@@ -99,21 +107,22 @@ def make_region_round(
         return _record(conn, asked, digest, key, started, item_ids, chosen, region_maps, classes)
 
 
-def _check_map_sizes(ledger: Ledger, shape: tuple[int, ...], items: np.ndarray) -> None:
-    """Regions are drawn on the images: the maps must be at their resolution."""
-    height, width = shape
-    for item in items.tolist():
-        size = pool.size(ledger, int(item))
-        if size != (width, height):
-            raise ProjectError(
-                f"the predictions' maps are {width}x{height} (width x height) but image {item} is "
-                f"{size[0]}x{size[1]}; a region round needs maps at the images' resolution."
-            )
+def _check_sizes(ledger: Ledger, item_ids: np.ndarray, width: int, height: int) -> None:
+    """Regions are drawn on the images: the maps must be at their resolution (checked before
+    any work)."""
+    for batch in batches(item_ids.tolist()):
+        for item, w, h in ledger.execute(
+            f"SELECT id, width, height FROM items WHERE id IN ({marks(len(batch))})", batch
+        ):
+            if (w, h) != (width, height):
+                raise ProjectError(
+                    f"the predictions' maps are {width}x{height} (width x height) but image {item} is "
+                    f"{w}x{h}; a region round needs maps at the images' resolution."
+                )
 
 
-def _labeled(ledger: Ledger, item_ids: np.ndarray) -> tuple[np.ndarray, dict[int, list[int]]]:
-    """Pool positions labeled whole (a complete mask, or chosen by an image round), and the
-    regions earlier region rounds chose in the others."""
+def _labeled_whole(ledger: Ledger, item_ids: np.ndarray) -> np.ndarray:
+    """Pool positions no region is left to ask for: a complete mask, or chosen by an image round."""
     complete = {
         i
         for (i,) in ledger.execute(
@@ -122,22 +131,60 @@ def _labeled(ledger: Ledger, item_ids: np.ndarray) -> tuple[np.ndarray, dict[int
         )
     }
     complete |= {i for (i,) in ledger.execute("SELECT item_id FROM selections")}
-    position = {int(item): k for k, item in enumerate(item_ids.tolist())}
-    taken: dict[int, list[int]] = {}
-    for item, chosen in ledger.execute("SELECT item_id, chosen FROM selection_regions"):
-        if item in position:
-            taken.setdefault(position[item], []).extend(entry["region"] for entry in json.loads(chosen))
-    whole = np.array([int(i) in complete for i in item_ids.tolist()], dtype=bool)
-    return whole, taken
+    return np.array([int(i) in complete for i in item_ids.tolist()], dtype=bool)
+
+
+def _settled_pixels(
+    ledger: Ledger, item_ids: np.ndarray, shape: tuple[int, int], ignored: Iterator[np.ndarray] | None
+) -> Iterator[np.ndarray]:
+    """Per pool image, the pixels not to ask about: labeled already, inside a region an earlier
+    region round asked for (whatever its region map: pixels, not region ids, carry over between
+    grids and superpixels), or in the predictions file's ``ignore_mask`` (chunks of rows)."""
+    settled: dict[int, np.ndarray] = {}
+    for item, regions, chosen in ledger.execute("SELECT item_id, regions, chosen FROM selection_regions"):
+        region_map = _from_png16(regions)
+        asked = np.isin(region_map, [entry["region"] for entry in json.loads(chosen)])
+        settled[item] = settled.get(item, np.zeros(shape, dtype=bool)) | asked
+    partly = ledger.execute(
+        "SELECT a.item_id FROM annotations a JOIN masks m ON m.annotation_id = a.id WHERE m.complete = 0 "
+        "AND a.id = (SELECT MAX(id) FROM annotations WHERE item_id = a.item_id)"
+    )
+    for (item,) in partly:
+        settled.setdefault(item, np.zeros(shape, dtype=bool))
+    for item in list(settled):
+        mask = masks.current(ledger, item)
+        if mask is not None and mask.shape == shape:
+            settled[item] |= mask != UNLABELED
+    empty = np.zeros(shape, dtype=bool)
+    rows = (row for chunk in ignored for row in chunk) if ignored is not None else None
+    for item in item_ids.tolist():
+        own = settled.get(int(item), empty)
+        yield own if rows is None else own | np.asarray(next(rows), dtype=bool)
+
+
+def _in_chunks(per_image: Iterator[np.ndarray], rows: int) -> Iterator[np.ndarray]:
+    """Per-image masks stacked into chunks of ``rows``, in step with the maps' stream."""
+    chunk: list[np.ndarray] = []
+    for mask in per_image:
+        chunk.append(mask)
+        if len(chunk) == rows:
+            yield np.stack(chunk)
+            chunk = []
+    if chunk:
+        yield np.stack(chunk)
 
 
 def _image(ledger: Ledger, root: Path, item_id: int) -> np.ndarray:
+    """The image as superpixels see it: gray (H, W), or colour (3, H, W), in [0, 1]."""
     from PIL import Image
 
     (path,) = ledger.execute("SELECT path FROM items WHERE id = ?", (item_id,)).fetchone()
-    file = pool.local_path(root, path)
-    with Image.open(file) as image:
-        return np.asarray(image.convert("L"), dtype=np.float64) / 255.0
+    with Image.open(pool.local_path(root, path)) as image:
+        if image.mode in ("L", "1", "I", "I;16", "F"):
+            gray = np.asarray(image.convert("F"), dtype=np.float64)
+            top = {"L": 255.0, "1": 255.0, "I;16": 65535.0}.get(image.mode, max(float(gray.max()), 1.0))
+            return gray / top
+        return np.moveaxis(np.asarray(image.convert("RGB"), dtype=np.float64) / 255.0, -1, 0)
 
 
 def _superpixels(
@@ -247,9 +294,13 @@ def region_selection(ledger: Ledger, round_number: int) -> list[SelectedItem]:
 
 def region_map(prediction: dict[str, Any]) -> np.ndarray:
     """The region map a region round's selected item carries."""
+    return _from_png16(base64.b64decode(prediction["region_map_png"]))
+
+
+def _from_png16(data: bytes) -> np.ndarray:
     from PIL import Image
 
-    with Image.open(io.BytesIO(base64.b64decode(prediction["region_map_png"]))) as image:
+    with Image.open(io.BytesIO(data)) as image:
         return np.asarray(image, dtype=np.int64)
 
 

@@ -177,9 +177,16 @@ def _plan(ledger: Ledger, schema: labels.Schema, asked: RoundRequest, progress: 
         counts = np.array(list(labels.class_balance(ledger, schema.classes).values()))
         inputs: dict[str, Any] = {"detections": found.detections, "labeled_class_counts": counts}
     else:
-        read = read_strategy_inputs(path, strategy, stream=scored and asked.candidates is None)
+        # a segmentation project's labeled pixels per class are the ledger's (class_balanced)
+        counted = ("labeled_class_counts",) if schema.task == "segmentation" else ()
+        read = read_strategy_inputs(
+            path, strategy, stream=scored and asked.candidates is None, supplied=counted
+        )
         file, inputs = read.file, read.inputs
-        _check_class_columns(file, len(schema.classes))
+        if counted and "labeled_class_counts" in strategy.inputs_among([*file.names, *counted], ""):
+            pixels = labels.class_balance(ledger, schema.classes)
+            inputs["labeled_class_counts"] = np.array(list(pixels.values()))
+        pool.check_class_columns(file, len(schema.classes))
         item_ids = np.array(pool.item_ids(ledger, read.ids, "ids in the predictions file"), np.int64)
     excluded = np.isin(item_ids, _excluded(ledger))
     if excluded.all():
@@ -225,8 +232,12 @@ def _plan(ledger: Ledger, schema: labels.Schema, asked: RoundRequest, progress: 
 
 
 def _excluded(ledger: Ledger) -> np.ndarray:
-    """Ids of the images labeled or selected before: never candidates again."""
-    rows = ledger.execute("SELECT item_id FROM annotations UNION SELECT item_id FROM selections").fetchall()
+    """Ids of the images labeled (in part or whole) or selected before, by image or region
+    rounds: never candidates again."""
+    rows = ledger.execute(
+        "SELECT item_id FROM annotations UNION SELECT item_id FROM selections "
+        "UNION SELECT item_id FROM selection_regions"
+    ).fetchall()
     return np.array([i for (i,) in rows], dtype=np.int64)
 
 
@@ -237,18 +248,6 @@ def _recorded_scores(selection: Selection, item_ids: np.ndarray) -> dict[int, fl
         return dict(zip(item_ids[selection.indices].tolist(), selection.scores.tolist(), strict=True))
     scored = np.flatnonzero(~np.isnan(every))
     return dict(zip(item_ids[scored].tolist(), every[scored].tolist(), strict=True))
-
-
-def _check_class_columns(file: PredictionsFile, n_classes: int) -> None:
-    found = file.class_axis()
-    if found is None:
-        return
-    name, axis = found
-    if file.shape(name)[axis] != n_classes:
-        raise ProjectError(
-            f"{name!r} in {str(file.path)!r} has shape {file.shape(name)}, but the project has "
-            f"{n_classes} classes; columns must follow the project's classes, in order."
-        )
 
 
 def png_text(mask: np.ndarray) -> str:

@@ -108,7 +108,7 @@ def _store_annotation(state: ServiceState, event: WebhookEvent) -> dict[str, Any
     )
     # A task activecv exported names its item; one Label Studio made itself is known by its image.
     item = ls.task_item(data, where) if ours else _item_of_image(project, ls.image_reference(data))
-    converted = ls.annotation_of(item, annotation, where)
+    converted = ls.annotation_of(item, annotation, where, ls.uncovered_of(data))
     if converted is None:
         return {"status": "skipped", "reason": "the annotation was cancelled"}
     report = project.import_annotations(AnnotationFile("labelstudio", [converted], None))

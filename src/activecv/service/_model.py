@@ -47,6 +47,10 @@ class ModelSpec:
                 f"classes must name every class (at least 2 for classification and segmentation); "
                 f"got {self.classes}."
             )
+        if self.task == "segmentation" and len(self.classes) > 255:
+            raise InputError(
+                f"a segmentation model has at most 255 classes (8-bit masks); got {len(self.classes)}."
+            )
         if self.channels not in (1, 3):
             raise InputError(f"channels must be 1 (grayscale) or 3 (RGB); got {self.channels}.")
         if min(self.input_size) < 1:
@@ -77,6 +81,10 @@ class Predictor:
         if self.spec.task == "detection":
             return _checked_detections(out, batch.shape[0], len(self.spec.classes))
         scores = np.asarray(out, dtype=np.float64)
+        if not np.isfinite(scores).all():
+            raise InputError(
+                f"the model returned non-finite scores (NaN or inf) for {batch.shape[0]} images."
+            )
         if self.spec.task == "segmentation":
             return self._class_maps(scores, batch.shape[0])
         if scores.shape != (batch.shape[0], len(self.spec.classes)):
@@ -84,7 +92,7 @@ class Predictor:
                 f"the model returned shape {scores.shape} for {batch.shape[0]} images; expected "
                 f"({batch.shape[0]}, {len(self.spec.classes)}), one column per class."
             )
-        return softmax(scores) if self.spec.outputs == "logits" else scores
+        return softmax(scores) if self.spec.outputs == "logits" else _checked_probs(scores, 1)
 
     def _class_maps(self, scores: np.ndarray, n: int) -> np.ndarray:
         c = len(self.spec.classes)
@@ -94,9 +102,24 @@ class Predictor:
                 f"({n}, {c}, H, W): one map per class."
             )
         if self.spec.outputs != "logits":
-            return scores
+            return _checked_probs(scores, 1)
         moved = np.moveaxis(scores, 1, -1)
         return np.moveaxis(softmax(moved.reshape(-1, c)).reshape(moved.shape), -1, 1)
+
+
+def _checked_probs(scores: np.ndarray, axis: int) -> np.ndarray:
+    """A model that says it outputs probabilities must: non-negative, summing to 1 over ``axis``."""
+    if not np.isfinite(scores).all() or (scores < 0).any():
+        raise InputError(
+            "the model's probabilities must be finite and >= 0; set outputs='logits' for scores."
+        )
+    sums = scores.sum(axis=axis)
+    if not np.allclose(sums, 1.0, atol=1e-3):
+        raise InputError(
+            f"the model's probabilities must sum to 1 over the classes; got sums from {sums.min():.4g} "
+            f"to {sums.max():.4g} (set outputs='logits' if they are scores)."
+        )
+    return scores
 
 
 def load_predictor(spec: ModelSpec, version: str | None = None) -> Predictor:

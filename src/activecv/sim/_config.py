@@ -14,7 +14,7 @@ from activecv.strategies import get_strategy
 BASELINE = "random"
 SCENES = "digit-scenes"  # detection and segmentation scenes composed from bundled MNIST digits
 REGIONS = "regions"  # segmentation: superpixel regions under a click budget (activecv.select_regions)
-REGION_PARAMS = ("measure", "class_balance", "cost", "max_regions_per_image")
+REGION_PARAMS = ("measure", "class_balance", "max_regions_per_image")  # clicks: dominant labeling
 
 
 @dataclass(frozen=True)

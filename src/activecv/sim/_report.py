@@ -12,20 +12,43 @@ import numpy as np
 from activecv.sim._config import BASELINE, SimulationConfig
 
 
-def aubc(n_labeled: np.ndarray, accuracy: np.ndarray) -> float:
+def aubc(n_labeled: np.ndarray, accuracy: np.ndarray, span: tuple[float, float] | None = None) -> float:
     """Area under the accuracy-vs-labels curve divided by its width: the mean accuracy over the
-    budget, in [0, 1]. One point: that point's accuracy.
+    budget, in [0, 1]. One point: that point's accuracy. ``span`` clips the curve to a range,
+    interpolating at its ends: curves whose rounds spend different amounts (clicks) compare
+    over the range they share.
 
     Examples
     --------
     >>> aubc(np.array([10, 20, 30]), np.array([0.5, 0.7, 0.9]))
     0.7
+    >>> aubc(np.array([10, 20, 30]), np.array([0.5, 0.7, 0.9]), span=(10, 20))
+    0.6
     """
+    if span is not None:
+        lo, hi = max(span[0], float(n_labeled[0])), min(span[1], float(n_labeled[-1]))
+        if hi > lo:
+            inside = (n_labeled > lo) & (n_labeled < hi)
+            points = np.concatenate([[lo], n_labeled[inside], [hi]])
+            accuracy, n_labeled = np.interp(points, n_labeled, accuracy), points
     if n_labeled.shape[0] == 1:
         return float(accuracy[0])
     width = float(n_labeled[-1] - n_labeled[0])
     area = float(np.sum((accuracy[1:] + accuracy[:-1]) / 2 * np.diff(n_labeled)))
     return round(area / width, 12)
+
+
+def shared_spans(rows: Sequence[dict[str, Any]], rounds: int) -> dict[int, tuple[float, float]]:
+    """Per seed, the labels (or clicks) range every finished curve of that seed covers."""
+    curves: dict[tuple[str, int], list[float]] = {}
+    for row in rows:
+        curves.setdefault((row["strategy"], row["seed"]), []).append(float(row["n_labeled"]))
+    spans: dict[int, tuple[float, float]] = {}
+    for (_, seed), n in curves.items():
+        if len(n) == rounds + 1:
+            lo, hi = spans.get(seed, (-np.inf, np.inf))
+            spans[seed] = (max(lo, min(n)), min(hi, max(n)))
+    return spans
 
 
 def labels_to_reach(n_labeled: np.ndarray, accuracy: np.ndarray, target: float) -> int | None:
@@ -72,11 +95,13 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
 
 def summarize(rows: Sequence[dict[str, Any]], config: SimulationConfig) -> Summary:
     """Summaries per strategy and the verdict: the strategy with the highest mean AUBC and its
-    gain over random, paired by seed (same initial set and initial weights)."""
+    gain over random, paired by seed (same initial set and initial weights). A seed's curves
+    are compared over the range all of them cover."""
     by_run: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for row in rows:
         by_run.setdefault((row["strategy"], row["seed"]), []).append(row)
     result = Summary({})
+    spans = shared_spans(rows, config.rounds)
     for name in config.strategies:
         summary = StrategySummary(name, labels_needed={t: [] for t in config.targets})
         for seed in config.seeds:
@@ -88,7 +113,7 @@ def summarize(rows: Sequence[dict[str, Any]], config: SimulationConfig) -> Summa
             n = np.array([r["n_labeled"] for r in run], dtype=np.float64)
             acc = np.array([r["metric"] for r in run])
             summary.rounds.append(len(run))
-            summary.aubc.append(aubc(n, acc))
+            summary.aubc.append(aubc(n, acc, spans.get(seed)))
             summary.final_metric.append(float(acc[-1]))
             for target in config.targets:
                 summary.labels_needed[target].append(labels_to_reach(n, acc, target))
@@ -189,7 +214,8 @@ def render_markdown(summary: Summary, config: SimulationConfig, data_line: str, 
         f"![learning curves]({plot_file})",
         "",
         f"AUBC: area under the {config.metric_name} curve over the {config.cost_name}, divided by its "
-        "width (the mean over the budget; higher is better). Values are mean ± standard deviation over "
+        "width (the mean over the budget; higher is better), over the range every strategy's curve of "
+        "a seed covers. Values are mean ± standard deviation over "
         f"seeds. {reach.capitalize()} to X%: the first {config.cost_name} count whose {config.metric_name} "
         "reached X, averaged over the seeds that reached it. s per acquisition: the model's inference on "
         "the candidates plus the selection.",

@@ -16,7 +16,7 @@ import numpy as np
 
 from activecv._errors import InputError, InputTypeError, UnknownStrategyError
 from activecv._progress import Progress
-from activecv.strategies._pool import ALIASES, SPECS, Pool
+from activecv.strategies._pool import ALIASES, SHARED, SPECS, Pool
 from activecv.strategies._ranking import RunningTopK
 from activecv.types import Selection
 
@@ -81,7 +81,7 @@ class Strategy:
         """The names among ``names`` (as a user passes them: ``logits`` stands for ``probs``)
         that satisfy the first satisfiable set of required inputs; ``where`` names the holder
         in the error, e.g. ``"'preds.npz' holds"``."""
-        present = {ALIASES.get(n, n): n for n in names if n in SPECS}
+        present = {ALIASES.get(n, n): n for n in names if n in SPECS or n in SHARED}
         for group in self.requirements():
             if set(group) <= set(present):
                 return [present[canonical] for canonical in group]

@@ -154,21 +154,27 @@ def _rank_within_image(images: np.ndarray, scores: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def _region_maps(regions: Any, cell: int) -> Iterator[np.ndarray | None]:
-    """One region map per image: from a sequence or an iterator, or a grid (None: made per image)."""
-    if regions is None:
-        while True:
-            yield None
-    if isinstance(regions, (str, bytes, Mapping)):
-        raise InputTypeError(
-            f"regions must be one (H, W) integer region map per image; got {type(regions).__name__}."
-        )
-    yield from iter(regions)
+_NO_MAP = object()  # regions ran out before the pool did
+
+
+def _region_maps(regions: Any) -> Iterator[Any]:
+    """One region map per image, from a sequence or an iterator (None: a grid, made per image),
+    then ``_NO_MAP`` for ever."""
+    if regions is not None:
+        if isinstance(regions, (str, bytes, Mapping)) or not isinstance(regions, Iterable):
+            raise InputTypeError(
+                f"regions must be one (H, W) integer region map per image; got {type(regions).__name__}."
+            )
+        yield from regions
+    while True:
+        yield None if regions is None else _NO_MAP
 
 
 def _checked_map(found: Any, image: int, height: int, width: int, cell: int) -> np.ndarray:
     if found is None:
         return grid_regions(height, width, cell)
+    if found is _NO_MAP:
+        raise InputError(f"regions must hold one map per image; it ran out at image {image}.")
     arr = np.asarray(found)
     if arr.shape != (height, width) or arr.dtype.kind not in "iu":
         raise InputError(
@@ -279,10 +285,14 @@ def select_regions(
         given = ", ".join(sorted(pool.given_name(n) for n in pool.names)) or "none"
         wanted = "seg_mc_probs" if measure == "bald" else "seg_probs (or seg_logits)"
         raise InputError(f"measure {measure!r} needs {wanted}; got {given}.")
+    if region_costs is not None and len(region_costs) != pool.n_items:
+        raise InputError(
+            f"region_costs must hold one array per image ({pool.n_items}); got {len(region_costs)}."
+        )
     done = {int(i) for i in labeled_positions(labeled, pool.n_items)}
     taken = {int(k): {int(r) for r in v} for k, v in (labeled_regions or {}).items()}
     stats = _score_pool(
-        pool, maps_name, measure, _region_maps(regions, cell), cell, cost, region_costs, done, taken, progress
+        pool, maps_name, measure, _region_maps(regions), cell, cost, region_costs, done, taken, progress
     )
     if stats["images"].shape[0] == 0:
         raise InputError("no candidate region is left: every image or region is labeled.")
@@ -301,7 +311,7 @@ def select_regions(
         {
             "budget": float(budget),
             "candidates": int(scores.shape[0]),
-            "cost": "own" if region_costs else cost,
+            "cost": "own" if region_costs is not None else cost,
         },
     )
 
@@ -310,7 +320,7 @@ def _score_pool(
     pool: Pool,
     maps_name: str,
     measure: str,
-    maps: Iterator[np.ndarray | None],
+    maps: Iterator[Any],
     cell: int,
     cost: str,
     region_costs: Sequence[npt.ArrayLike] | None,
@@ -334,10 +344,15 @@ def _score_pool(
         for j in range(rows):
             image = offset + j
             height, width = int(probs.shape[-2]), int(probs.shape[-1])
-            region_map = _checked_map(next(maps, None), image, height, width, cell)
+            region_map = _checked_map(next(maps), image, height, width, cell)
             if image in done:
                 continue
             valid = None if "ignore_mask" not in chunk else ~chunk["ignore_mask"][j]
+            if valid is not None and valid.shape != (height, width):
+                raise InputError(
+                    f"ignore_mask of image {image} must be ({height}, {width}) like its maps; "
+                    f"got {valid.shape}."
+                )
             stats = region_statistics(pixel[j], predicted[j], region_map, n_classes, valid)
             own = None if region_costs is None else np.asarray(region_costs[image])
             keep = ~np.isin(stats.ids, list(taken.get(image, ())))
@@ -347,6 +362,9 @@ def _score_pool(
             columns["dominant"].append(stats.dominant[keep])
             columns["costs"].append(_costs(stats, cost, own, image)[keep])
         report.update(offset + rows)
+    extra = next(maps)
+    if extra is not None and extra is not _NO_MAP:
+        raise InputError(f"regions must hold one map per image; it has more than the {pool.n_items} images.")
     out: dict[str, Any] = {
         k: np.concatenate(v)
         if v
