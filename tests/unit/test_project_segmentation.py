@@ -370,6 +370,11 @@ def test_region_rounds_read_the_ignore_mask_and_check_the_classes(tmp_path: Path
     np.savez(tmp_path / "ignored.npz", ignore_mask=ignore, **found)
     rows = project.round_regions(tmp_path / "ignored.npz", 6, cell=4)
     assert all(e["region"] not in (4, 5, 6, 7) for row in rows for e in row.prediction["regions"])  # type: ignore[index]
+    np.savez(tmp_path / "half.npz", ignore_mask=ignore[:, :8], **found)
+    with pytest.raises(
+        ValueError, match=r"'ignore_mask' in .* has shape \(40, 8, 16\); it must be one \(16, 16\)"
+    ):
+        project.round_regions(tmp_path / "half.npz", 6, cell=4)
     np.savez(tmp_path / "two.npz", ids=found["ids"], seg_probs=found["seg_probs"][:, :2])
     with pytest.raises(ValueError, match=r"has shape \(40, 2, 16, 16\), but the project has 3 classes"):
         project.round_regions(tmp_path / "two.npz", 6, cell=4)

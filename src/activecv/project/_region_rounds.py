@@ -80,6 +80,11 @@ def make_region_round(
     pool.check_class_columns(read.file, len(classes))
     item_ids = np.array(pool.item_ids(ledger, read.ids, "ids in the predictions file"), dtype=np.int64)
     height, width = read.file.shape(name)[-2:]
+    if "ignore_mask" in read.inputs and read.file.shape("ignore_mask")[1:] != (height, width):
+        raise ProjectError(
+            f"'ignore_mask' in {str(asked.predictions)!r} has shape {read.file.shape('ignore_mask')}; "
+            f"it must be one ({height}, {width}) mask per image, like {name!r}."
+        )
     _check_sizes(ledger, item_ids, width, height)
     maps: Any = None
     if asked.regions == "superpixels":
