@@ -243,7 +243,14 @@ def test_select_regions_with_superpixels_own_costs_and_a_cap() -> None:
         ({"regions": 7}, r"regions must be one \(H, W\) integer region map per image; got int"),
         ({"regions": [np.zeros((6, 5), int)]}, r"regions must hold one map per image; it ran out at image 1"),
         ({"regions": iter([np.zeros((6, 5), int)] * 3)}, r"it has more than the 2 images"),
-        ({"region_costs": np.ones((3, 30))}, r"region_costs must hold one array per image \(2\); got 3"),
+        (
+            {"region_costs": np.ones((3, 30))},
+            r"region_costs must hold one array per image: seg_probs has 2 images but region_costs has 3",
+        ),
+        (
+            {"region_costs": (np.ones(30) for _ in range(2))},
+            r"region_costs must be a sequence \(list\) of 1-D arrays, .* got generator",
+        ),
         (
             {"ignore_mask": np.zeros((2, 6, 4), bool)},
             r"ignore_mask of image 0 must be \(6, 5\) like its maps",
@@ -255,6 +262,22 @@ def test_bad_region_requests(kwargs: dict, message: str) -> None:
     budget = arguments.pop("budget")
     with pytest.raises((ValueError, TypeError), match=message):
         acv.select_regions(budget, **arguments)
+
+
+def test_own_costs_with_a_stream_of_maps_are_checked_image_by_image() -> None:
+    p = maps(10, h=4, w=4)
+    costs = [np.arange(1.0, 5.0)] * 10  # cells of 2x2: four regions an image
+    whole = acv.select_regions(7, seg_probs=p, cell=2, region_costs=costs)
+    streamed = acv.select_regions(7, seg_probs=iter(list(p)), cell=2, region_costs=costs)
+    assert streamed.images.tolist() == whole.images.tolist()
+    assert streamed.regions.tolist() == whole.regions.tolist()
+    assert streamed.clicks == whole.clicks and streamed.info["cost"] == "own"
+    short = r"seg_probs has more than the 8 images region_costs has arrays for \(image 8 has none\)"
+    with pytest.raises(ValueError, match=short):
+        acv.select_regions(7, seg_probs=iter(list(p)), cell=2, region_costs=costs[:8])
+    long = r"region_costs must hold one array per image: seg_logits has 10 images but region_costs has 12"
+    with pytest.raises(ValueError, match=long):
+        acv.select_regions(7, seg_logits=iter(list(np.log(p))), cell=2, region_costs=costs + costs[:2])
 
 
 def test_superpixels_are_cached_and_feed_region_selection(tmp_path: Path) -> None:

@@ -184,6 +184,36 @@ def _checked_map(found: Any, image: int, height: int, width: int, cell: int) -> 
     return arr.astype(np.int64, copy=False)
 
 
+def _check_cost_count(region_costs: Sequence[npt.ArrayLike] | None, n_images: int | None, maps: str) -> None:
+    """One array of costs per image; ``n_images`` is None while a stream of maps is unread
+    (checked image by image as it is read, then at its end)."""
+    if region_costs is None:
+        return
+    listed = isinstance(region_costs, (Sequence, np.ndarray))
+    if isinstance(region_costs, (str, bytes, Mapping)) or not listed:
+        raise InputTypeError(
+            "region_costs must be a sequence (list) of 1-D arrays, one per image indexed by region id; "
+            f"got {type(region_costs).__name__}. With a stream of maps, pass the costs as a list."
+        )
+    if n_images is not None and len(region_costs) != n_images:
+        raise InputError(
+            f"region_costs must hold one array per image: {maps} has {n_images} images but "
+            f"region_costs has {len(region_costs)} arrays."
+        )
+
+
+def _own_costs(region_costs: Sequence[npt.ArrayLike] | None, image: int, maps: str) -> np.ndarray | None:
+    """The costs given for one image, or None for the cost model."""
+    if region_costs is None:
+        return None
+    if image >= len(region_costs):
+        raise InputError(
+            f"region_costs must hold one array per image: {maps} has more than the "
+            f"{len(region_costs)} images region_costs has arrays for (image {image} has none)."
+        )
+    return np.asarray(region_costs[image])
+
+
 def _costs(stats: Regions, cost: str, own: np.ndarray | None, image: int) -> np.ndarray:
     if own is None:
         return np.ones(stats.ids.shape[0]) if cost == "dominant" else stats.n_classes.astype(np.float64)
@@ -285,10 +315,7 @@ def select_regions(
         given = ", ".join(sorted(pool.given_name(n) for n in pool.names)) or "none"
         wanted = "seg_mc_probs" if measure == "bald" else "seg_probs (or seg_logits)"
         raise InputError(f"measure {measure!r} needs {wanted}; got {given}.")
-    if region_costs is not None and len(region_costs) != pool.n_items:
-        raise InputError(
-            f"region_costs must hold one array per image ({pool.n_items}); got {len(region_costs)}."
-        )
+    _check_cost_count(region_costs, pool.n_items, pool.given_name(maps_name))
     done = {int(i) for i in labeled_positions(labeled, pool.n_items)}
     taken = {int(k): {int(r) for r in v} for k, v in (labeled_regions or {}).items()}
     stats = _score_pool(
@@ -345,6 +372,7 @@ def _score_pool(
             image = offset + j
             height, width = int(probs.shape[-2]), int(probs.shape[-1])
             region_map = _checked_map(next(maps), image, height, width, cell)
+            own = _own_costs(region_costs, image, pool.given_name(maps_name))
             if image in done:
                 continue
             valid = None if "ignore_mask" not in chunk else ~chunk["ignore_mask"][j]
@@ -354,7 +382,6 @@ def _score_pool(
                     f"got {valid.shape}."
                 )
             stats = region_statistics(pixel[j], predicted[j], region_map, n_classes, valid)
-            own = None if region_costs is None else np.asarray(region_costs[image])
             keep = ~np.isin(stats.ids, list(taken.get(image, ())))
             columns["images"].append(np.full(int(keep.sum()), image, dtype=np.int64))
             columns["regions"].append(stats.ids[keep])
@@ -365,6 +392,7 @@ def _score_pool(
     extra = next(maps)
     if extra is not None and extra is not _NO_MAP:
         raise InputError(f"regions must hold one map per image; it has more than the {pool.n_items} images.")
+    _check_cost_count(region_costs, pool.n_items, pool.given_name(maps_name))
     out: dict[str, Any] = {
         k: np.concatenate(v)
         if v
