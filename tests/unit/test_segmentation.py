@@ -264,6 +264,33 @@ def test_bad_region_requests(kwargs: dict, message: str) -> None:
         acv.select_regions(budget, **arguments)
 
 
+def test_per_click_ranks_by_score_over_cost_by_hand() -> None:
+    top = np.array([1.0, 0.9, 0.7, 0.5])  # the top class's probability in each column
+    p = np.empty((1, 2, 2, 4))
+    p[0, 0], p[0, 1] = top, 1.0 - top
+    p[0, :, 1, 2] = [0.3, 0.7]  # column 2: one pixel of each class, both 0.3 uncertain
+    columns = [np.tile(np.arange(4), (2, 1))]  # region k = column k
+    # least confidence 0, 0.1, 0.3, 0.5; min-max normalised 0, 0.2, 0.6, 1
+    own = [np.array([1.0, 1.0, 2.0, 4.0])]
+    common = {"measure": "least_confidence", "regions": columns, "class_balance": False}
+    by_score = acv.select_regions(4, seg_probs=p, region_costs=own, **common)
+    assert (by_score.regions.tolist(), by_score.clicks) == ([3], 4.0)  # 1.0 first; it takes all 4 clicks
+    per_click = acv.select_regions(4, seg_probs=p, region_costs=own, per_click=True, **common)
+    # per click 0 / 1, 0.2 / 1, 0.6 / 2, 1 / 4 = 0, 0.2, 0.3, 0.25: 2, then 3 (4 clicks: too dear), 1, 0
+    assert (per_click.regions.tolist(), per_click.clicks) == ([2, 1, 0], 4.0)
+    np.testing.assert_allclose(per_click.scores, [0.3, 0.2, 0.0], atol=1e-6)
+    assert per_click.info["per_click"] and not by_score.info["per_click"]
+    balanced = acv.select_regions(
+        4, seg_probs=p, region_costs=own, per_click=True, **{**common, "class_balance": True}
+    )  # every dominant class is 0: p_0 = 1, every score times exp(-1)
+    np.testing.assert_allclose(balanced.scores, np.exp(-1.0) * np.array([0.3, 0.2, 0.0]), atol=1e-6)
+    classes = acv.select_regions(100, seg_probs=p, cost="classes", per_click=True, **common)
+    assert classes.regions.tolist() == [3, 2, 1, 0] and classes.costs.tolist() == [1.0, 2.0, 1.0, 1.0]
+    np.testing.assert_allclose(classes.scores, [1.0, 0.3, 0.2, 0.0], atol=1e-6)  # 0.6 / 2 classes
+    dominant = acv.select_regions(2, seg_probs=p, per_click=True, **common)  # one click each: unchanged
+    assert dominant.regions.tolist() == acv.select_regions(2, seg_probs=p, **common).regions.tolist()
+
+
 def test_own_costs_with_a_stream_of_maps_are_checked_image_by_image() -> None:
     p = maps(10, h=4, w=4)
     costs = [np.arange(1.0, 5.0)] * 10  # cells of 2x2: four regions an image

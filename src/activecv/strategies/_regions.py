@@ -13,6 +13,10 @@ score order while they fit a budget of clicks. The cost model says what a click 
   it is outlined separately (full labeling of the region).
 - your own: ``region_costs``, one array per image indexed by region id.
 
+Regions are ranked by score alone by default; with ``per_click=True`` by score divided by
+cost (ALGORITHMS.md §9's "÷ predicted annotation cost"), so a cheap region of middling
+uncertainty can come before a dear one of high uncertainty.
+
 Labeling a whole image costs the sum of its regions' costs, so image and region selections
 compare on one axis.
 """
@@ -238,6 +242,7 @@ def select_regions(
     cost: str = "dominant",
     region_costs: Sequence[npt.ArrayLike] | None = None,
     class_balance: bool = True,
+    per_click: bool = False,
     max_regions_per_image: int | None = None,
     labeled: npt.ArrayLike | None = None,
     labeled_regions: Mapping[int, Iterable[int]] | None = None,
@@ -265,6 +270,10 @@ def select_regions(
         indexed by region id.
     class_balance : bool
         Multiply by ``exp(-p_c)`` of the region's dominant class (default True).
+    per_click : bool
+        Rank by score per click, the score divided by the region's cost (default False: by
+        score alone). With ``cost="dominant"`` and no ``region_costs`` every region costs 1
+        and nothing changes.
     max_regions_per_image : int, optional
         Only the best so many regions of an image may be chosen (spread over more images).
     labeled : bool mask (N,) or indices, optional
@@ -277,8 +286,8 @@ def select_regions(
     Returns
     -------
     RegionSelection
-        ``images``, ``regions``, ``scores``, ``costs``, ``classes`` (dominant predicted class),
-        best first; ``clicks`` is what was spent.
+        ``images``, ``regions``, ``scores`` (per click with ``per_click``), ``costs``,
+        ``classes`` (dominant predicted class), best first; ``clicks`` is what was spent.
 
     Examples
     --------
@@ -325,6 +334,8 @@ def select_regions(
         raise InputError("no candidate region is left: every image or region is labeled.")
     n_classes = int(stats["n_classes"])
     scores = region_scores(stats["uncertainty"], stats["dominant"], n_classes, class_balance)
+    if per_click:
+        scores = scores / stats["costs"]
     allowed = None
     if max_regions_per_image is not None:
         allowed = _rank_within_image(stats["images"], scores) < max_regions_per_image
@@ -339,6 +350,7 @@ def select_regions(
             "budget": float(budget),
             "candidates": int(scores.shape[0]),
             "cost": "own" if region_costs is not None else cost,
+            "per_click": bool(per_click),
         },
     )
 
