@@ -326,3 +326,19 @@ def test_superpixels_are_cached_and_feed_region_selection(tmp_path: Path) -> Non
     assert all(r in first[i] for i, r in zip(chosen.images, chosen.regions, strict=True))
     with pytest.raises(ValueError, match=r"image 0 must be \(H, W\) or \(C, H, W\) with C = 1 or 3"):
         superpixels(np.zeros((1, 2, 4, 4)))
+
+
+def test_superpixels_warn_when_slic_returns_far_fewer_than_asked(tmp_path: Path) -> None:
+    pytest.importorskip("skimage")
+    from activecv.adapters.skimage import superpixels
+
+    noise = np.random.default_rng(0).random((2, 32, 32))
+    few = r"superpixels of image [01]: SLIC returned 1 of the 16 segments asked for .* compactness 0.1"
+    with pytest.warns(UserWarning, match=few) as record:
+        (merged, _) = superpixels(noise, n_segments=16, cache=tmp_path)
+    assert [str(w.message)[:24] for w in record] == ["superpixels of image 0: ", "superpixels of image 1: "]
+    assert np.unique(merged).tolist() == [0]  # returned as computed
+    with pytest.warns(UserWarning, match=few):  # the cached map too: the warning does not depend on the cache
+        superpixels(noise, n_segments=16, cache=tmp_path)
+    enough = superpixels(noise, n_segments=16, compactness=1.0)  # a quarter or more: no warning
+    assert all(np.unique(m).shape[0] >= 4 for m in enough)

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import tempfile
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,13 @@ def iter_superpixels(
         Maps are stored there under a hash of the image and the parameters, and read back
         when asked again.
 
+    Warns
+    -----
+    UserWarning
+        When an image's map has fewer than a quarter of ``n_segments`` superpixels (SLIC can
+        merge nearly everything, e.g. on noise with a low ``compactness``): each region then
+        costs one click for much of the image. The map is still returned, as computed.
+
     Examples
     --------
     >>> image = np.zeros((16, 16)); image[:, 8:] = 1.0
@@ -62,17 +70,18 @@ def iter_superpixels(
         key = _key(image, n_segments, weight)
         stored = folder / f"{key}.npy" if folder is not None else None
         if stored is not None and stored.is_file():
-            yield np.load(stored).astype(np.int64)
-            continue
-        regions = slic(
-            image,
-            n_segments=n_segments,
-            compactness=weight,
-            channel_axis=None if image.ndim == 2 else -1,
-            start_label=0,
-        ).astype(np.int64)
-        if stored is not None:
-            _save(stored, regions.astype(np.int32))
+            regions = np.load(stored).astype(np.int64)
+        else:
+            regions = slic(
+                image,
+                n_segments=n_segments,
+                compactness=weight,
+                channel_axis=None if image.ndim == 2 else -1,
+                start_label=0,
+            ).astype(np.int64)
+            if stored is not None:
+                _save(stored, regions.astype(np.int32))
+        _warn_if_few(regions, k, n_segments, weight)
         yield regions
 
 
@@ -84,6 +93,22 @@ def superpixels(
 ) -> list[np.ndarray]:
     """:func:`iter_superpixels` as a list."""
     return list(iter_superpixels(images, n_segments, compactness, cache))
+
+
+FEW = 0.25
+"""A map with fewer than this share of the superpixels asked for is warned about."""
+
+
+def _warn_if_few(regions: np.ndarray, k: int, n_segments: int, compactness: float) -> None:
+    got = int(np.count_nonzero(np.bincount(regions.ravel()))) if regions.size else 0
+    if got < FEW * n_segments:
+        warnings.warn(
+            f"superpixels of image {k}: SLIC returned {got} of the {n_segments} segments asked for "
+            f"(fewer than a quarter) with compactness {compactness:g}; a higher compactness, or "
+            "fewer segments, gives regions closer to the request.",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def _channels_last(image: np.ndarray, k: int) -> np.ndarray:
