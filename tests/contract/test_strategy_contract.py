@@ -35,6 +35,10 @@ def test_registry_lists_every_required_strategy() -> None:
         "cluster_margin",
         "learning_loss",
         "discriminative",
+        "seg_entropy",  # segmentation, per image (issue 13): pixel measures aggregated
+        "seg_margin",
+        "seg_least_confidence",
+        "seg_bald",
     }
     assert required <= set(NAMES)
     assert NAMES == sorted(NAMES)
