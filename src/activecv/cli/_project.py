@@ -9,6 +9,7 @@ from typing import Any
 
 from activecv._files import read_text
 from activecv.cli._args import parse_param
+from activecv.cli._review import add_ui_parser
 from activecv.project import EXPORT_FORMATS, IMPORT_FORMATS, ITEM_SETS, Project, export, import_labels
 
 
@@ -227,3 +228,4 @@ def add_project_parser(commands: Any) -> None:
     status.add_argument("dir", type=Path)
     status.add_argument("--json", action="store_true")
     status.set_defaults(run=_status)
+    add_ui_parser(sub)

@@ -303,3 +303,12 @@ def current_mask(ledger: Ledger, item_id: int) -> np.ndarray | None:
 
 def labeled_count(ledger: Ledger) -> int:
     return int(ledger.execute("SELECT COUNT(DISTINCT item_id) FROM annotations").fetchone()[0])
+
+
+def labels_by_annotator(ledger: Ledger) -> dict[str, tuple[int, int]]:
+    """Per annotator: annotations given and images annotated (a summary of the whole ledger)."""
+    rows = ledger.execute(
+        "SELECT annotator, COUNT(*), COUNT(DISTINCT item_id) FROM annotations "
+        "GROUP BY annotator ORDER BY annotator"
+    )
+    return {who: (int(given), int(images)) for who, given, images in rows}

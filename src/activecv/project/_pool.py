@@ -207,6 +207,16 @@ def items(ledger: Ledger, which: str = "all") -> list[Item]:
     return [Item(i, p, s, w, h, bool(labeled)) for i, p, s, w, h, labeled in rows]
 
 
+def item(ledger: Ledger, item_id: int) -> Item:
+    """One item, by its id (a keyed lookup)."""
+    i, p, s, w, h, labeled = ledger.execute(
+        "SELECT i.id, i.path, i.sha256, i.width, i.height, "
+        "EXISTS (SELECT 1 FROM annotations a WHERE a.item_id = i.id) FROM items i WHERE i.id = ?",
+        (item_id,),
+    ).fetchone()
+    return Item(i, p, s, w, h, bool(labeled))
+
+
 def local_path(root: Path, path: str) -> Path:
     """The file of a registered path; refuses one that leaves the images root."""
     if is_uri(path):

@@ -267,6 +267,24 @@ class Project:
         """Every score a round computed, by item id."""
         return rounds.scores(self._ledger, round_number)
 
+    def selection_page(self, round_number: int, after_rank: int = 0, limit: int = 100) -> list[SelectedItem]:
+        """The ``limit`` items of a round ranked after ``after_rank``, best first; the next page
+        starts after the last one's rank. Costs the same in a round of any size."""
+        return rounds.selection_page(self._ledger, round_number, after_rank, limit)
+
+    def round_balance(self, round_number: int) -> dict[str, tuple[int, int]]:
+        """Per class: (selected by the model's prediction, labeled now) among a round's images."""
+        return rounds.round_balance(self._ledger, round_number, self.classes)
+
+    def labels_by_annotator(self) -> dict[str, tuple[int, int]]:
+        """Per annotator: (annotations given, images annotated)."""
+        return labels.labels_by_annotator(self._ledger)
+
+    def item(self, key: int | str) -> Item:
+        """One item, by id or registered path; an unknown one raises."""
+        (item_id,) = pool.item_ids(self._ledger, [key], "items")
+        return pool.item(self._ledger, item_id)
+
     # ---- work ----------------------------------------------------------------------------
 
     def next(self, annotator: str, n: int, lease_seconds: float = 3600.0) -> list[Lease]:

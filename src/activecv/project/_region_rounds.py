@@ -279,16 +279,19 @@ def _record(
     return number
 
 
-def region_selection(ledger: Ledger, round_number: int) -> list[SelectedItem]:
+def region_selection(
+    ledger: Ledger, round_number: int, after_rank: int = 0, limit: int = -1
+) -> list[SelectedItem]:
     """A region round's images, in the order of their best region, each with its regions to
-    label (``prediction["regions"]``: region, dominant class, score, cost) and its region map."""
+    label (``prediction["regions"]``: region, dominant class, score, cost) and its region map;
+    ``limit`` of them (all: -1) ranked after ``after_rank``."""
     rows = ledger.execute(
         "SELECT r.item_id, i.path, i.width, i.height, r.regions, r.chosen FROM selection_regions r "
-        "JOIN items i ON i.id = r.item_id WHERE r.round_id = ? ORDER BY r.rowid",
-        (round_number,),
+        "JOIN items i ON i.id = r.item_id WHERE r.round_id = ? ORDER BY r.rowid LIMIT ? OFFSET ?",
+        (round_number, limit, after_rank),
     )
     out = []
-    for rank, (item_id, path, width, height, regions, chosen) in enumerate(rows, 1):
+    for rank, (item_id, path, width, height, regions, chosen) in enumerate(rows, after_rank + 1):
         entries = json.loads(chosen)
         prediction = {"regions": entries, "region_map_png": base64.b64encode(regions).decode("ascii")}
         out.append(

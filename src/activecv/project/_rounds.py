@@ -310,6 +310,63 @@ def selection(ledger: Ledger, round_number: int | None) -> list[SelectedItem]:
     ]
 
 
+MAX_PAGE = 1000  # items on one page of a round's selection
+
+
+def selection_page(ledger: Ledger, round_number: int, after_rank: int, limit: int) -> list[SelectedItem]:
+    """The ``limit`` items a round ranked after ``after_rank``, best first: a range of the
+    selections' primary key (round, rank), so a page costs the same in a round of any size.
+    A region round (its images bounded by its budget of clicks) pages by position."""
+    round_number = _check_round(ledger, round_number)
+    if isinstance(after_rank, bool) or not isinstance(after_rank, int) or after_rank < 0:
+        raise ProjectError(f"after_rank must be an integer >= 0 (0: the first page); got {after_rank!r}.")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+        raise ProjectError(f"limit must be an integer from 1 to {MAX_PAGE}; got {limit!r}.")
+    if region_rounds.is_region_round(ledger, round_number):
+        return region_rounds.region_selection(ledger, round_number, after_rank, limit)
+    rows = ledger.execute(
+        "SELECT s.rank, s.item_id, i.path, s.score, s.prediction, i.width, i.height FROM selections s "
+        "JOIN items i ON i.id = s.item_id WHERE s.round_id = ? AND s.rank > ? ORDER BY s.rank LIMIT ?",
+        (round_number, after_rank, limit),
+    )
+    return [
+        SelectedItem(round_number, rank, item_id, path, score, json.loads(p) if p else None, width, height)
+        for rank, item_id, path, score, p, width, height in rows
+    ]
+
+
+def round_balance(ledger: Ledger, round_number: int, classes: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """Per class, in one round: what it selected by the model's prediction (images for
+    classification, boxes for detection, regions for a region round) and the current labels of
+    its images (images, boxes or pixels). Reads the round's rows once: a summary, not a page."""
+    round_number = _check_round(ledger, round_number)
+    if region_rounds.is_region_round(ledger, round_number):
+        predicted = (
+            "SELECT json_extract(g.value, '$.class') AS name "
+            "FROM selection_regions r, json_each(r.chosen) g WHERE r.round_id = ?"
+        )
+        images = "SELECT item_id FROM selection_regions WHERE round_id = ?"
+    else:
+        predicted = (
+            "SELECT COALESCE(json_extract(b.value, '$.class'), json_extract(s.prediction, '$.class')) "
+            "AS name FROM selections s LEFT JOIN json_each(s.prediction, '$.boxes') b WHERE s.round_id = ?"
+        )
+        images = "SELECT item_id FROM selections WHERE round_id = ?"
+    selected = dict(
+        ledger.execute(f"SELECT name, COUNT(*) FROM ({predicted}) GROUP BY name", (round_number,))
+    )
+    labeled = dict(
+        ledger.execute(
+            "SELECT c.name, COALESCE(SUM(l.pixels), COUNT(*)) FROM labels l "
+            "JOIN classes c ON c.id = l.class_id WHERE l.annotation_id IN "
+            "(SELECT (SELECT MAX(a.id) FROM annotations a WHERE a.item_id = x.item_id) "
+            f"FROM ({images}) x) GROUP BY c.name",
+            (round_number,),
+        )
+    )
+    return {name: (int(selected.get(name, 0)), int(labeled.get(name, 0))) for name in classes}
+
+
 def scores(ledger: Ledger, round_number: int) -> dict[int, float]:
     """Every score a round recorded, by item id."""
     _check_round(ledger, round_number)

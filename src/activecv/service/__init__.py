@@ -13,13 +13,17 @@ from activecv.service._app import create_app
 from activecv.service._config import ServiceConfig
 from activecv.service._measures import AnnotatePolicy, label_studio_score
 from activecv.service._model import ModelSpec, Predictor, load_predictor
+from activecv.service._review import ReviewConfig, create_review_app, task_links
 
 __all__ = [
     "AnnotatePolicy",
     "ModelSpec",
     "Predictor",
+    "ReviewConfig",
     "ServiceConfig",
     "create_app",
+    "create_review_app",
     "label_studio_score",
     "load_predictor",
+    "task_links",
 ]
