@@ -94,6 +94,7 @@ def test_a_model_with_the_wrong_maps_is_refused_at_start() -> None:
         ModelSpec("stub", "segmentation", tuple(map(str, range(256))))
 
 
+@pytest.mark.torch
 def test_an_onnx_segmentation_model_serves(tmp_path: Path, digit_pool: Any) -> None:
     torch = pytest.importorskip("torch")
     from activecv.adapters.torch import SegmentationFCN, export_onnx, predict
@@ -106,6 +107,83 @@ def test_an_onnx_segmentation_model_serves(tmp_path: Path, digit_pool: Any) -> N
     predictor = load_predictor(ModelSpec(str(path), "segmentation", CLASSES, input_size=(16, 16)), "fcn-onnx")
     pixels = np.asarray(Image.open(pool / "002.png"), dtype=np.float32)[None, None] / 255.0
     np.testing.assert_allclose(predictor.predict(pixels), predict(model, pixels), atol=1e-5)
+
+
+def served(predictor: Predictor, project: Path) -> TestClient:
+    config = ServiceConfig(policy=AnnotatePolicy("entropy_mean", threshold=0.0), token=TOKEN, project=project)
+    return TestClient(create_app(config, predictor))
+
+
+@pytest.mark.torch
+def test_a_torchscript_segmentation_model_serves(tmp_path: Path, digit_pool: Any) -> None:
+    torch = pytest.importorskip("torch")
+    import warnings
+
+    from activecv.adapters.torch import SegmentationFCN, predict
+    from activecv.service import load_predictor
+
+    pool, _ = digit_pool
+    torch.manual_seed(0)
+    model = SegmentationFCN(2, 1, width=8).eval()
+    with warnings.catch_warnings():  # tracing is deprecated in torch 2.13; users still bring such files
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.trace(model, torch.zeros(1, 1, 16, 16)).save(str(tmp_path / "fcn.pt"))
+    spec = ModelSpec(str(tmp_path / "fcn.pt"), "segmentation", CLASSES, input_size=(16, 16))
+    predictor = load_predictor(spec)
+    assert predictor.version.startswith("fcn-")
+    data = (pool / "002.png").read_bytes()
+    pixels = np.asarray(Image.open(io.BytesIO(data)), dtype=np.float32)[None, None] / 255.0
+    probs = predict(model, pixels)
+    np.testing.assert_allclose(predictor.predict(pixels), probs, atol=1e-6)
+    Project.init(tmp_path / "project", task="segmentation", classes=CLASSES, images=pool).close()
+    client = served(predictor, tmp_path / "project")
+    body = client.post("/v1/predict", files=[("images", ("002.png", data, "image/png"))], headers=AUTH).json()
+    (result,) = body["results"]
+    expected = image_scores(pixel_uncertainty(probs.astype(np.float64), "entropy"), "mean")[0]
+    assert result["measures"]["entropy_mean"] == pytest.approx(expected, abs=1e-6)
+    mask = np.asarray(Image.open(io.BytesIO(base64.b64decode(result["prediction"]["mask_png"]))))
+    np.testing.assert_array_equal(mask, probs[0].argmax(axis=0))
+    assert body["model_version"] == predictor.version and result["queued_item"] == 3
+
+
+def test_an_entry_point_segmentation_model_serves(
+    tmp_path: Path, digit_pool: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from activecv.service import load_predictor
+
+    pool, _ = digit_pool
+    (tmp_path / "segmenter_stub.py").write_text(
+        "import numpy as np\n\n"
+        "def make():\n"
+        "    def run(batch):  # probabilities (B, 2, H, W): ink where bright\n"
+        "        ink = np.clip(batch, 0.1, 0.9)\n"
+        "        return np.concatenate([1.0 - ink, ink], axis=1)\n"
+        "    return run\n\n"
+        "def wrong():\n"
+        "    return lambda batch: np.full((batch.shape[0], 3, 16, 16), 1 / 3)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spec = ModelSpec("segmenter_stub:make", "segmentation", CLASSES, input_size=(16, 16), outputs="probs")
+    predictor = load_predictor(spec)
+    assert predictor.version == "segmenter_stub:make"
+    Project.init(tmp_path / "project", task="segmentation", classes=CLASSES, images=pool).close()
+    data = (pool / "005.png").read_bytes()
+    client = served(predictor, tmp_path / "project")
+    body = client.post("/v1/predict", files=[("images", ("005.png", data, "image/png"))], headers=AUTH).json()
+    (result,) = body["results"]
+    pixels = np.asarray(Image.open(io.BytesIO(data)), dtype=np.float64)[None, None] / 255.0
+    ink = np.clip(pixels, 0.1, 0.9)
+    probs = np.concatenate([1.0 - ink, ink], axis=1)
+    for name in ("entropy", "margin"):
+        pixel = pixel_uncertainty(probs, name)
+        assert result["measures"][f"{name}_mean"] == pytest.approx(image_scores(pixel, "mean")[0])
+        assert result["measures"][f"{name}_top"] == pytest.approx(image_scores(pixel, "top_q", q=0.1)[0])
+    mask = np.asarray(Image.open(io.BytesIO(base64.b64decode(result["prediction"]["mask_png"]))))
+    np.testing.assert_array_equal(mask, (ink[0, 0] > 0.5).astype(np.uint8))
+    assert body["model_version"] == "segmenter_stub:make" and result["queued_item"] == 6
+    wrong = ModelSpec("segmenter_stub:wrong", "segmentation", CLASSES, input_size=(16, 16), outputs="probs")
+    with pytest.raises(ValueError, match=r"a segmentation model returns \(1, 2, H, W\): one map per class"):
+        load_predictor(wrong)
 
 
 def test_webhook_region_annotations_add_to_the_image_mask(client: TestClient, tmp_path: Path) -> None:
