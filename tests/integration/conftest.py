@@ -57,10 +57,11 @@ def free_port() -> int:
 
 
 class LabelStudio:
-    """A REST client for the running server (stdlib only)."""
+    """A REST client for the running server (stdlib only). It serves local files under
+    ``document_root``, to projects with a Local Files storage below it."""
 
-    def __init__(self, url: str) -> None:
-        self.url = url
+    def __init__(self, url: str, document_root: Path) -> None:
+        self.url, self.document_root = url, document_root
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
         request = urllib.request.Request(
@@ -80,6 +81,7 @@ def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabelStud
         pytest.skip("ACTIVECV_SKIP_LABEL_STUDIO=1")
     executable = label_studio_executable()
     data = tmp_path_factory.mktemp("label-studio")
+    documents = tmp_path_factory.mktemp("label-studio-documents")
     port = free_port()
     env = {
         **os.environ,
@@ -92,12 +94,14 @@ def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabelStud
         "COLLECT_ANALYTICS": "false",
         "SENTRY_DSN": "",
         "FRONTEND_SENTRY_DSN": "",
+        "LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED": "true",
+        "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT": str(documents),
     }
     command = [str(executable), "start", "--no-browser", "--internal-host", "127.0.0.1", "-p", str(port)]
     command += ["--data-dir", str(data), "--enable-legacy-api-token"]
     log = open(data / "server.log", "w")
     server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    client = LabelStudio(f"http://127.0.0.1:{port}")
+    client = LabelStudio(f"http://127.0.0.1:{port}", documents)
     deadline = time.monotonic() + 300
     try:
         while True:

@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 from activecv._files import read_text
 from activecv.cli._args import parse_param
 from activecv.cli._review import add_ui_parser
-from activecv.project import EXPORT_FORMATS, IMPORT_FORMATS, ITEM_SETS, Project, export, import_labels
+from activecv.io import LabelStudioClient
+from activecv.project import (
+    EXPORT_FORMATS,
+    IMPORT_FORMATS,
+    ITEM_SETS,
+    Project,
+    ProjectError,
+    export,
+    import_labels,
+    pull,
+    push,
+)
 
 
 def read_classes(text: str) -> list[str]:
@@ -112,6 +124,70 @@ def _import(args: argparse.Namespace) -> int:
         f"imported {args.file}: {report.added} newly labeled, {report.relabeled} relabeled, "
         f"{report.unchanged} already in the ledger, {report.skipped} without a label"
     )
+    return 0
+
+
+def _client(args: argparse.Namespace, project: Project) -> LabelStudioClient:
+    """Label Studio at --label-studio, else where the project was pushed; the token from
+    --token or LABEL_STUDIO_API_KEY."""
+    known = project.label_studio_link()
+    url = args.label_studio or (known.url if known is not None else None)
+    if url is None:
+        raise ProjectError("--label-studio URL is required: this project was never pushed to Label Studio.")
+    return LabelStudioClient(url, args.token or os.environ.get("LABEL_STUDIO_API_KEY", ""))
+
+
+def _push(args: argparse.Namespace) -> int:
+    with Project(args.dir) as project:
+        report = push(
+            project,
+            _client(args, project),
+            round_number=args.round,
+            items=args.items,
+            document_root=args.local_files_root,
+            image_url=args.image_url,
+            ml_backend=args.ml_backend,
+            service_token=args.service_token or os.environ.get("ACTIVECV_SERVICE_TOKEN"),
+            title=args.title,
+        )
+    link = report.link
+    print(f"Label Studio project {link.url}/projects/{link.project}")
+    print(f"{report.added} tasks added, {report.present} already there")
+    for change in report.changed:
+        print(f"set: {change}")
+    if link.document_root is not None:
+        print(
+            "Label Studio must run with LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true and "
+            f"LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT={link.document_root}"
+        )
+    return 0
+
+
+def _pull(args: argparse.Namespace) -> int:
+    with Project(args.dir) as project:
+        report = pull(project, _client(args, project))
+    print(
+        f"pulled: {report.added} newly labeled, {report.relabeled} relabeled, "
+        f"{report.unchanged} already in the ledger, {report.skipped} without a label"
+    )
+    return 0
+
+
+def _history(args: argparse.Namespace) -> int:
+    item: int | str = int(args.item) if args.item.isdigit() else args.item
+    with Project(args.dir) as project:
+        entries = project.history(item)
+    if args.json:
+        print(json.dumps([e.as_dict() for e in entries], indent=2))
+        return 0
+    for entry in entries:
+        labels = ", ".join(
+            label.class_name + (f" [{', '.join(f'{v:g}' for v in label.box)}]" if label.box else "")
+            for label in entry.labels
+        )
+        print(f"{entry.created_at}  {entry.annotator} ({entry.source}): {labels or '(no label)'}")
+    if not entries:
+        print(f"{args.item}: no labels yet")
     return 0
 
 
@@ -217,6 +293,33 @@ def add_project_parser(commands: Any) -> None:
     imp.add_argument("--annotator", help="who labeled (for formats that do not say)")
     imp.set_defaults(run=_import)
 
+    out = sub.add_parser("push", help="send a round to Label Studio: project, storage, tasks, ML backend")
+    out.add_argument("dir", type=Path)
+    _label_studio_arguments(out)
+    out.add_argument("--round", type=int, help="round number (default: the latest)")
+    out.add_argument("--items", choices=["selection", "queue"], default="selection")
+    out.add_argument(
+        "--local-files-root",
+        type=Path,
+        help="Label Studio's LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT (default: the images root's parent)",
+    )
+    out.add_argument("--image-url", help="serve images from this URL prefix + path instead of local files")
+    out.add_argument("--ml-backend", metavar="SERVICE_URL", help="connect `activecv serve` as ML backend")
+    out.add_argument("--service-token", help="the service's token (default: ACTIVECV_SERVICE_TOKEN)")
+    out.add_argument("--title", help="title of a new Label Studio project")
+    out.set_defaults(run=_push)
+
+    inn = sub.add_parser("pull", help="import the annotations of the Label Studio project pushed to")
+    inn.add_argument("dir", type=Path)
+    _label_studio_arguments(inn)
+    inn.set_defaults(run=_pull)
+
+    history = sub.add_parser("history", help="an image's labels over time: who, when, from where")
+    history.add_argument("dir", type=Path)
+    history.add_argument("item", help="item id or registered path")
+    history.add_argument("--json", action="store_true")
+    history.set_defaults(run=_history)
+
     nxt = sub.add_parser("next", help="hand selected images to an annotator under a lease")
     nxt.add_argument("dir", type=Path)
     nxt.add_argument("--annotator", required=True)
@@ -229,3 +332,8 @@ def add_project_parser(commands: Any) -> None:
     status.add_argument("--json", action="store_true")
     status.set_defaults(run=_status)
     add_ui_parser(sub)
+
+
+def _label_studio_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--label-studio", metavar="URL", help="default: where the project was pushed")
+    parser.add_argument("--token", help="Label Studio API token (default: LABEL_STUDIO_API_KEY)")

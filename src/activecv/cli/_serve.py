@@ -51,6 +51,7 @@ def _serve(args: argparse.Namespace) -> int:
         allow_anonymous=args.allow_anonymous,
         project=args.project,
         images_root=args.images_root,
+        local_files_root=args.local_files_root,
         max_upload_bytes=int(args.max_upload_mb * 2**20),
         max_pixels=args.max_pixels,
         max_images=args.max_images,
@@ -90,6 +91,11 @@ def add_serve_parser(commands: Any) -> None:
         "--images-root", type=Path, help="where task images may be read (default: the project's)"
     )
     serve.add_argument(
+        "--local-files-root",
+        type=Path,
+        help="Label Studio's local-files document root (default: the one `project push` used)",
+    )
+    serve.add_argument(
         "--annotate-metric",
         help="classification: entropy (default), margin, ratio, least_confidence; "
         "detection: entropy_max (default), entropy_mean, entropy_sum; "
@@ -115,7 +121,12 @@ def add_serve_parser(commands: Any) -> None:
     serve.add_argument("--max-connections", type=int, default=256, help="open connections before 503")
     serve.add_argument("--max-upload-mb", type=float, default=20.0)
     serve.add_argument("--max-pixels", type=int, default=40_000_000, help="per image")
-    serve.add_argument("--max-images", type=int, default=32, help="per request")
+    serve.add_argument(
+        "--max-images",
+        type=int,
+        default=32,
+        help="per upload to /v1/predict; Label Studio's /predict runs its tasks this many at a time",
+    )
     serve.add_argument(
         "--retrain", help="module:callable run (with the project dir) on Label Studio's START_TRAINING"
     )

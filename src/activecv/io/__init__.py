@@ -10,6 +10,7 @@ from activecv.io._label_files import (
     read_mask_folder,
     write_selection_rows,
 )
+from activecv.io._labelstudio_client import LabelStudioClient, LabelStudioError
 from activecv.io._masks import (
     brush_decode,
     brush_encode,
@@ -29,7 +30,13 @@ from activecv.io._predictions import (
     write_review_csv,
     write_selection_csv,
 )
-from activecv.io.labelstudio import TaskItem, label_config, label_studio_tasks, read_label_studio_export
+from activecv.io.labelstudio import (
+    TaskItem,
+    label_config,
+    label_studio_annotations,
+    label_studio_tasks,
+    read_label_studio_export,
+)
 
 __all__ = [
     "UNLABELED",
@@ -37,6 +44,8 @@ __all__ = [
     "AnnotationFile",
     "DetectionPool",
     "Label",
+    "LabelStudioClient",
+    "LabelStudioError",
     "PredictionsFile",
     "StrategyInputs",
     "TaskItem",
@@ -47,6 +56,7 @@ __all__ = [
     "count_coco_boxes",
     "from_yolo",
     "label_config",
+    "label_studio_annotations",
     "label_studio_tasks",
     "load_coco_detections",
     "load_predictions",

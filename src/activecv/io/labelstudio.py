@@ -3,13 +3,17 @@
 (its JSON export, or one annotation as its webhook sends it).
 
 Label Studio orders tasks under "Uncertainty sampling" by the prediction ``score``, lowest
-first, among predictions whose ``model_version`` is the project's. activecv's scores are the
-other way round (higher = label first) and on no common scale, so a task's prediction score
-is its rank mapped into [0, 1): ``(rank - 1) / n``. The raw score travels in the task data.
+first, among predictions whose ``model_version`` is the project's, and shows it as a
+percentage beside the model's labels, where it reads as the model's confidence. So the score
+sent is the model's certainty, one minus the uncertainty scaled to [0, 1] (12% = very unsure),
+wherever a round's measure has such a scale and its order is activecv's; batch strategies
+(core-set, BADGE, ...) rank by no per-image measure, and there the score is the rank mapped
+into [0, 1): ``(rank - 1) / n``. The raw score travels in the task data.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +34,11 @@ TO_NAME = "image"
 LOCAL_FILES = "/data/local-files/"
 CONTROLS = ("Choices", "RectangleLabels", "BrushLabels", "PolygonLabels")
 MASK_RESULTS = ("brushlabels", "polygonlabels")
+ANONYMOUS = "labelstudio-user-"  # an annotator known by id only, until an export names them
+# Round strategies whose scores have a known range, so that one minus the scaled score reads
+# as the model's certainty: entropies and BALD's mutual information lie in [0, log C].
+BOUNDED_STRATEGIES = ("entropy", "bald", "least_confidence", "margin", "ratio")
+LOG_C_SCALED = ("entropy", "entropy_mean", "entropy_top", "bald")
 
 
 class TaskImageError(InputError):
@@ -110,8 +119,10 @@ def local_files_path(reference: Any) -> str:
     )
 
 
-def task_image(reference: Any, root: Path | None) -> Path:
-    """The file of a task's image reference, which must lie under ``root``."""
+def task_image(reference: Any, root: Path | None, document_root: Path | None = None) -> Path:
+    """The file of a task's image reference, which must lie under ``root``. A local-files URL
+    is relative to Label Studio's document root (``document_root``, default ``root``), a plain
+    path to ``root``."""
     relative = local_files_path(reference)
     if root is None:
         raise TaskImageError(
@@ -119,11 +130,12 @@ def task_image(reference: Any, root: Path | None) -> Path:
         )
     if "\0" in relative:
         raise TaskImageError(f"image {reference!r} holds a NUL character; refused.")
+    base = document_root if document_root is not None and reference.startswith(LOCAL_FILES) else root
     try:
-        file = resolve_under(root, relative)
+        file = resolve_under(base, relative)
     except InputError as exc:
         raise TaskImageError(f"image {reference[:200]!r}: {exc}") from None
-    if file is None:
+    if file is None or not file.is_relative_to(root.resolve()):
         raise TaskImageError(f"image {reference!r} is outside the images root; refused.")
     if not file.is_file():
         raise TaskImageError(f"image {reference!r} does not exist under the images root.")
@@ -156,13 +168,47 @@ class TaskItem:
     regions: list[int] | None = None  # a region round: the regions of the image to label
 
 
-def label_studio_tasks(
-    items: Sequence[TaskItem], *, project_id: str, task: str, model_version: str
-) -> list[dict[str, Any]]:
-    """Label Studio tasks, best first, each with the model's pre-annotation as a prediction."""
+def label_studio_score(metric: str, value: float, n_classes: int) -> float:
+    """A measure as Label Studio's prediction score (lower = label first): the model's certainty,
+    one minus the measure scaled to [0, 1], or 1 / (1 + value) for the unbounded ``entropy_sum``."""
+    if metric == "entropy_sum":
+        return 1.0 / (1.0 + value)
+    scale = 1.0  # margin, ratio, and the per-box measures of detection, already in [0, 1]
+    if metric in LOG_C_SCALED:
+        scale = math.log(n_classes)
+    elif metric == "least_confidence":
+        scale = (n_classes - 1) / n_classes
+    return float(min(max(1.0 - value / scale, 0.0), 1.0))
+
+
+def certainty_scores(items: Sequence[TaskItem], measure: str | None, n_classes: int) -> list[float]:
+    """Each task's prediction score, in the order of ``items`` (best first): the certainty of
+    ``measure`` where it has a scale and keeps activecv's order, else ``(rank - 1) / n``. A
+    vanishing rank term breaks ties, so Label Studio hands out equal scores in rank order."""
     n = len(items)
+    ranked = [(item.rank - 1) / n for item in items]
+    if measure not in BOUNDED_STRATEGIES:
+        return ranked
+    certain = [label_studio_score(measure, item.score, n_classes) for item in items]
+    if any(a > b for a, b in itertools.pairwise(certain)):  # not ordered by this measure
+        return ranked
+    return [c + 1e-9 * r for c, r in zip(certain, ranked, strict=True)]
+
+
+def label_studio_tasks(
+    items: Sequence[TaskItem],
+    *,
+    project_id: str,
+    task: str,
+    model_version: str,
+    measure: str | None = None,
+    n_classes: int = 2,
+) -> list[dict[str, Any]]:
+    """Label Studio tasks, best first, each with the model's pre-annotation as a prediction
+    scored by :func:`certainty_scores` (``measure``: the round's strategy)."""
+    scores = certainty_scores(items, measure, n_classes)
     tasks = []
-    for item in items:
+    for item, score in zip(items, scores, strict=True):
         data = {
             "image": item.url,
             "activecv_project": project_id,
@@ -176,7 +222,7 @@ def label_studio_tasks(
             data["activecv_regions"] = item.regions
         prediction = {
             "model_version": model_version,
-            "score": (item.rank - 1) / n,
+            "score": score,
             "result": model_results(task, item.prediction, item.width, item.height),
         }
         tasks.append({"data": data, "predictions": [prediction]})
@@ -252,8 +298,12 @@ def read_label_studio_export(path: str | Path) -> AnnotationFile:
     ``original_width``/``original_height``; a rotated rectangle becomes its axis-aligned hull).
     Cancelled (skipped) annotations are left out and counted in ``skipped``.
     """
-    tasks = read_json(path, "Label Studio export")
-    source = str(path)
+    return label_studio_annotations(read_json(path, "Label Studio export"), str(path))
+
+
+def label_studio_annotations(tasks: Any, source: str) -> AnnotationFile:
+    """The annotations of Label Studio's JSON export, already parsed; ``source`` names where it
+    came from in errors."""
     if not isinstance(tasks, list):
         raise InputError(
             f"Label Studio export {source!r} must be a JSON list of tasks (Export -> JSON); "
@@ -332,7 +382,7 @@ def _annotator(completed_by: Any) -> str:
         completed_by = completed_by.get("email") or completed_by.get("id")
         if isinstance(completed_by, str):
             return completed_by
-    return f"labelstudio-user-{'unknown' if completed_by is None else completed_by}"
+    return f"{ANONYMOUS}{'unknown' if completed_by is None else completed_by}"
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,8 @@ from activecv.project._export import FORMATS as EXPORT_FORMATS
 from activecv.project._export import ITEM_SETS, export
 from activecv.project._import import FORMATS as IMPORT_FORMATS
 from activecv.project._import import import_labels
+from activecv.project._labelstudio import PushReport, pull, push
+from activecv.project._links import LabelStudioLink
 from activecv.project._project import Project
 from activecv.project._records import (
     HistoryEntry,
@@ -29,10 +31,12 @@ __all__ = [
     "HistoryEntry",
     "ImportReport",
     "Item",
+    "LabelStudioLink",
     "Lease",
     "Project",
     "ProjectError",
     "ProjectStatus",
+    "PushReport",
     "QueuedItem",
     "RegisterReport",
     "RoundProgress",
@@ -40,4 +44,6 @@ __all__ = [
     "SelectedItem",
     "export",
     "import_labels",
+    "pull",
+    "push",
 ]

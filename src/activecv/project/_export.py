@@ -82,7 +82,7 @@ def export(
     if fmt == "masks" and project.task != "segmentation":
         raise ProjectError(f"masks are the labels of a segmentation project; this one is {project.task}.")
     out = Path(out)
-    rows = _rows(project, items, round_number)
+    rows = rows_of(project, items, round_number)
     if fmt == "csv":
         fields = [
             {"path": r.path, "rank": r.rank, "score": r.score, "round": r.round, "id": r.id} for r in rows
@@ -95,12 +95,12 @@ def export(
         return _write_masks(project, rows, out)
     else:
         _write_label_studio(
-            project, rows, out, _url_maker(project, image_url, local_files_root), model_version
+            project, rows, out, url_maker(project, image_url, local_files_root), model_version
         )
     return len(rows)
 
 
-def _rows(project: Project, items: str, round_number: int | None) -> list[ExportRow]:
+def rows_of(project: Project, items: str, round_number: int | None) -> list[ExportRow]:
     if items == "selection":
         return [
             ExportRow(r.id, r.path, r.width, r.height, r.round, r.rank, r.score, r.prediction)
@@ -130,16 +130,28 @@ def _write_label_studio(
     url_of: Callable[[str], str],
     model_version: str | None,
 ) -> None:
-    tasks = label_studio_tasks(
-        [_task_item(project, r, url_of(r.path)) for r in rows],
-        project_id=project.id,
-        task=project.task,
-        model_version=model_version or _model_version(project, rows),
-    )
+    tasks = label_studio_tasks_of(project, rows, url_of, model_version)
     config = label_config(project.task, project.classes)
     _atomic(out, lambda f: Path(f).write_text(json.dumps(tasks, indent=1), encoding="utf-8"))
     _atomic(
         out.with_name(out.stem + ".label_config.xml"), lambda f: Path(f).write_text(config, encoding="utf-8")
+    )
+
+
+def label_studio_tasks_of(
+    project: Project, rows: list[ExportRow], url_of: Callable[[str], str], model_version: str | None
+) -> list[dict[str, Any]]:
+    """Label Studio tasks of ``rows`` (one round's selection, or the queue), scored by the
+    round's strategy where its scores read as certainty."""
+    number = rows[0].round if rows else None
+    record = next((r for r in project.rounds() if r.number == number), None) if number else None
+    return label_studio_tasks(
+        [_task_item(project, r, url_of(r.path)) for r in rows],
+        project_id=project.id,
+        task=project.task,
+        model_version=model_version or model_version_of(project, rows),
+        measure=record.strategy if record is not None and project.task == "classification" else None,
+        n_classes=len(project.classes),
     )
 
 
@@ -186,7 +198,7 @@ def _write_masks(project: Project, rows: list[ExportRow], out: Path) -> int:
     return written
 
 
-def _model_version(project: Project, rows: list[ExportRow]) -> str:
+def model_version_of(project: Project, rows: list[ExportRow]) -> str:
     """The round's recorded model version (the service's, for the queue), else ``activecv-round-K``."""
     if not rows:
         return "activecv"
@@ -197,7 +209,7 @@ def _model_version(project: Project, rows: list[ExportRow]) -> str:
     return record.model_version or f"activecv-round-{number}"
 
 
-def _url_maker(
+def url_maker(
     project: Project, image_url: str | None, local_files_root: str | Path | None
 ) -> Callable[[str], str]:
     if image_url is not None:

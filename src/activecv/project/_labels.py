@@ -15,6 +15,7 @@ import numpy as np
 
 from activecv._errors import shown
 from activecv.io import Annotation, AnnotationFile, Label
+from activecv.io.labelstudio import ANONYMOUS
 from activecv.project import _masks as masks
 from activecv.project import _pool as pool
 from activecv.project._ledger import Ledger, batches, marks
@@ -64,6 +65,7 @@ def import_annotations(ledger: Ledger, schema: Schema, file: AnnotationFile) -> 
             key = row.annotation.source_key
             if key is not None and key in delivered:
                 unchanged += len(row.item_ids)
+                _name_annotator(conn, file.source, key, delivered[key], row.annotation.annotator)
                 continue
             for n, item_id in enumerate(row.item_ids):
                 stored = _stored_form(conn, row, item_id, schema.classes)
@@ -84,7 +86,7 @@ def import_annotations(ledger: Ledger, schema: Schema, file: AnnotationFile) -> 
                 )
                 current[item_id] = stored.fingerprint
             if key is not None:
-                delivered.add(key)
+                delivered[key] = row.annotation.annotator
     return ImportReport(added, relabeled, unchanged, skipped)
 
 
@@ -153,20 +155,32 @@ def _current_fingerprints(conn: sqlite3.Connection, item_ids: Sequence[int]) -> 
     return current
 
 
-def _delivered(conn: sqlite3.Connection, source: str, keys: Sequence[str | None]) -> set[str]:
-    """The tool ids among ``keys`` already stored from ``source``."""
+def _delivered(conn: sqlite3.Connection, source: str, keys: Sequence[str | None]) -> dict[str, str]:
+    """The tool ids among ``keys`` already stored from ``source``, with their annotators."""
     wanted = sorted({k for k in keys if k is not None})
-    found: set[str] = set()
+    found: dict[str, str] = {}
     for batch in batches(wanted):
         found.update(
-            k
-            for (k,) in conn.execute(
-                "SELECT source_key FROM annotations "
+            conn.execute(
+                "SELECT source_key, annotator FROM annotations "
                 f"WHERE source = ? AND source_key IN ({marks(len(batch))})",
                 [source, *batch],
             )
         )
     return found
+
+
+def _name_annotator(conn: sqlite3.Connection, source: str, key: str, stored: str, given: str) -> None:
+    """A tool's annotation stored under a stand-in name (a webhook knows a user's id, not
+    their email) takes the name a later delivery gives, in every version stored of it (its
+    key is ``id@updated_at``: the versions share the prefix up to ``@``)."""
+    if stored != given and stored.startswith(ANONYMOUS) and not given.startswith(ANONYMOUS):
+        prefix = key.partition("@")[0] + "@"
+        conn.execute(
+            "UPDATE annotations SET annotator = ? WHERE source = ? AND source_key >= ? "
+            "AND source_key < ? AND annotator = ?",
+            (given, source, prefix, prefix[:-1] + chr(ord("@") + 1), stored),
+        )
 
 
 def _resolve(ledger: Ledger, file: AnnotationFile) -> list[list[int]]:

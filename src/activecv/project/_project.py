@@ -13,12 +13,14 @@ import numpy as np
 
 from activecv.io import AnnotationFile, Label
 from activecv.project import _labels as labels
+from activecv.project import _links as links
 from activecv.project import _pool as pool
 from activecv.project import _region_rounds as region_rounds
 from activecv.project import _rounds as rounds
 from activecv.project import _work as work
 from activecv.project._discover import describe, find_images, is_uri, read_manifest, relative_path, unique
 from activecv.project._ledger import LEDGER, Ledger, check_same_project
+from activecv.project._links import LabelStudioLink
 from activecv.project._masks import MAX_CLASSES
 from activecv.project._records import (
     HistoryEntry,
@@ -306,6 +308,23 @@ class Project:
         """Images the prediction service flagged, oldest first (unlabeled ones unless asked);
         the next page starts ``after`` the last item id of this one."""
         return work.queue(self._ledger, limit, after, include_labeled)
+
+    # ---- Label Studio --------------------------------------------------------------------
+
+    def label_studio_link(self) -> LabelStudioLink | None:
+        """The Label Studio project this project was pushed to, if any."""
+        return links.link(self._ledger)
+
+    def label_studio_tasks(self, item_ids: Sequence[int]) -> dict[int, str]:
+        """The page in Label Studio of each of ``item_ids`` pushed there, by item id."""
+        known = links.link(self._ledger)
+        if known is None:
+            return {}
+        return {item: known.task_url(task) for item, task in links.task_ids(self._ledger, item_ids).items()}
+
+    def record_label_studio(self, link: LabelStudioLink, tasks: dict[int, int]) -> None:
+        """Remember where the project was pushed and each pushed image's task (item -> task id)."""
+        links.record(self._ledger, link, tasks)
 
     def status(self) -> ProjectStatus:
         """Counts: items, labeled, per round (selected, labeled), class balance, pending leases."""

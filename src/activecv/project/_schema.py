@@ -119,6 +119,14 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (round_id, item_id)
     );
     """,
+    # 5: the Label Studio project a project is pushed to (meta labelstudio_*), and each image's
+    # task there, so a push never imports an image twice and pages can link to its task.
+    """
+    CREATE TABLE labelstudio_tasks (
+        item_id INTEGER PRIMARY KEY REFERENCES items (id),
+        task_id INTEGER NOT NULL
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

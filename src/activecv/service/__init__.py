@@ -9,9 +9,10 @@ try:
 except ImportError:  # pragma: no cover - exercised only without the extra
     raise _missing_extra("fastapi", "service") from None
 
+from activecv.io.labelstudio import label_studio_score
 from activecv.service._app import create_app
 from activecv.service._config import ServiceConfig
-from activecv.service._measures import AnnotatePolicy, label_studio_score
+from activecv.service._measures import AnnotatePolicy
 from activecv.service._model import ModelSpec, Predictor, load_predictor
 from activecv.service._review import ReviewConfig, create_review_app, task_links
 

@@ -14,7 +14,9 @@ class ServiceConfig:
     """How the service runs. ``token`` protects every endpoint but ``/health``, ``/metrics``
     and the docs (None only with ``allow_anonymous``). Flagged images go to the ``project``
     ledger when one is given; ``images_root`` (default: the project's) is the only place
-    task images are read from. ``plain`` serves predictions without the active-learning
+    task images are read from; Label Studio's local-files URLs are relative to
+    ``local_files_root`` (default: the document root the project was pushed with, else the
+    images root). ``plain`` serves predictions without the active-learning
     part (no measures, policy or queue): the baseline of the load benchmark."""
 
     policy: AnnotatePolicy
@@ -22,6 +24,7 @@ class ServiceConfig:
     allow_anonymous: bool = False
     project: Path | None = None
     images_root: Path | None = None
+    local_files_root: Path | None = None
     max_upload_bytes: int = 20 * 2**20
     max_pixels: int = 40_000_000
     max_images: int = 32

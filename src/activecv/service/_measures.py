@@ -107,21 +107,6 @@ def segmentation_measures(
     return prediction, measures
 
 
-def label_studio_score(metric: str, value: float, n_classes: int) -> float:
-    """The measure as Label Studio's prediction score (lower = label first): one minus the
-    measure scaled to [0, 1], or 1 / (1 + value) for the unbounded ``entropy_sum``."""
-    if metric == "entropy_sum":
-        return 1.0 / (1.0 + value)
-    entropy = math.log(n_classes)
-    scale = {
-        "entropy": entropy,
-        "entropy_mean": entropy,
-        "entropy_top": entropy,
-        "least_confidence": (n_classes - 1) / n_classes,
-    }.get(metric, 1.0)
-    return float(min(max(1.0 - value / scale, 0.0), 1.0))
-
-
 @dataclass
 class AnnotatePolicy:
     """Decides ``annotate`` from one measure: ``value >= threshold``, or (with ``top``) the

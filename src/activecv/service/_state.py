@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import numpy as np
 from fastapi import Depends, HTTPException, Request
 
+from activecv.io.labelstudio import label_studio_score
 from activecv.project import Project
 from activecv.service._config import ServiceConfig
 from activecv.service._images import DecodedImage
@@ -16,7 +17,6 @@ from activecv.service._limits import ModelGate
 from activecv.service._measures import (
     classification_measures,
     detection_measures,
-    label_studio_score,
     segmentation_measures,
 )
 from activecv.service._metrics import Metrics
@@ -35,6 +35,14 @@ class ServiceState:
     metrics: Metrics
     gate: ModelGate
     training: Training
+
+    def local_files_root(self) -> Path | None:
+        """What Label Studio's local-files URLs are relative to: as configured, else the
+        document root of the project's latest push (read per request: a push may come later)."""
+        if self.config.local_files_root is not None:
+            return self.config.local_files_root.resolve()
+        link = self.project.label_studio_link() if self.project is not None else None
+        return link.document_root if link is not None else None
 
     def require_project(self) -> Project:
         if self.project is None:
