@@ -260,7 +260,7 @@ def simulation(tmp_path_factory: pytest.TempPathFactory) -> Path:
     np.savez(tmp / "digits.npz", embeddings=x, labels=np.concatenate([data.y_train, data.y_test]))
     config = SimulationConfig(
         features=str(tmp / "digits.npz"), model="mlp", strategies=("entropy", "random"), initial=20,
-        budget=20, rounds=3, seeds=(0, 1), candidates=300, train_steps=20, targets=(0.5,),
+        budget=20, rounds=3, seeds=(0, 1), candidates=300, train_steps=100, targets=(0.5,),
     )  # fmt: skip
     simulate(config, tmp / "out", workers=1, progress=False)
     return tmp / "out"
@@ -395,6 +395,8 @@ def test_segmentation_regions_and_masks_are_drawn(
     masks = queue_pages(browser, base, 2)
     assert [s["id"] for s in masks] == [row.id for row in segmentation.selection(2)]
     assert all(s["overlay"] == 1 for s in masks)
+    browser.open(f"{base}/rounds/2")
+    browser.screenshot("queue-segmentation-masks.png")
 
 
 def test_without_the_token_every_page_is_refused(serve: Any, detection: Project) -> None:

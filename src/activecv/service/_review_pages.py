@@ -123,7 +123,7 @@ def round_header(record: RoundRecord) -> str:
     params = json.dumps(record.params, sort_keys=True)
     return (
         f"<p>strategy <b>{escape(record.strategy)}</b>, parameters {escape(params)}, seed {record.seed}, "
-        f"model version {escape(str(record.model_version))}, budget {record.budget}, "
+        f"model version {escape(record.model_version or 'none')}, budget {record.budget}, "
         f"{record.n_candidates} candidates, predictions {escape(record.predictions)}; made "
         f"{escape(record.created_at)}. {link(f'/rounds/{record.number}/balance', 'Class balance')}</p>"
     )

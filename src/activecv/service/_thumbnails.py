@@ -38,7 +38,7 @@ def thumbnail(cache: Path, sha256: str, source: Path) -> Path:
     from PIL import Image
 
     with Image.open(source) as image:
-        image.draft("RGB", (THUMBNAIL_SIDE, THUMBNAIL_SIDE))  # JPEG: decode at a reduced size
+        image.draft(image.mode, (THUMBNAIL_SIDE, THUMBNAIL_SIDE))  # JPEG: decode at a reduced size
         picture = image.convert("RGBA" if "A" in image.getbands() else "RGB")
     picture.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS)
     cache.mkdir(parents=True, exist_ok=True)
