@@ -26,7 +26,7 @@ from PIL import Image  # noqa: E402
 
 from activecv.adapters.torch import GalCNN, export_onnx  # noqa: E402
 from activecv.io import Label  # noqa: E402
-from activecv.project import Project  # noqa: E402
+from activecv.project import LabelStudioLink, Project  # noqa: E402
 from activecv.service import (  # noqa: E402
     AnnotatePolicy,
     ModelSpec,
@@ -340,6 +340,29 @@ def test_label_studio_backend_predict_setup_and_bad_tasks(
     malformed = client.post("/predict", content=b"{", headers={**AUTH, "Content-Type": "application/json"})
     assert malformed.status_code == 422 and "the body is not valid JSON" in malformed.text
     assert client.post("/predict", json={"tasks": []}, headers=AUTH).status_code == 422
+
+
+def test_label_studio_batches_run_in_chunks_from_the_pushed_document_root(
+    onnx_model: Any, project: Path, digit_pool: Any
+) -> None:
+    """Label Studio sends every selected task in one request: more than ``max_images`` are
+    predicted a chunk at a time, each as alone; URLs are relative to the pushed document root."""
+    client = make_client(onnx_model, project, max_images=4)
+    pool = digit_pool[0].resolve()
+    tasks = [{"id": i, "data": {"image": f"/data/local-files/?d={i:03d}.png"}} for i in range(10)]
+    chunked = client.post("/predict", json={"tasks": tasks}, headers=AUTH).json()["results"]
+    alone = [client.post("/predict", json={"tasks": [t]}, headers=AUTH).json()["results"][0] for t in tasks]
+    assert len(chunked) == 10
+    assert [r["result"] for r in chunked] == [r["result"] for r in alone]
+    assert [r["score"] for r in chunked] == pytest.approx([r["score"] for r in alone], abs=1e-6)
+    too_many = client.post("/predict", json={"tasks": [tasks[0]] * 10_001}, headers=AUTH)
+    assert too_many.status_code == 413 and "at most 10000 tasks per request; got 10001" in too_many.text
+
+    with Project(project) as ledger:  # as `project push` records it: URLs relative to the parent
+        ledger.record_label_studio(LabelStudioLink("http://ls", 1, pool.parent), {})
+    moved = {"id": 1, "data": {"image": f"/data/local-files/?d={pool.name}/001.png"}}
+    again = client.post("/predict", json={"tasks": [moved]}, headers=AUTH).json()["results"]
+    assert again[0]["result"] == alone[1]["result"]
 
 
 def test_webhook_stores_annotations_and_runs_the_retrain_hook(

@@ -10,7 +10,15 @@ from typing import Any
 import pytest
 
 from activecv._errors import InputError
-from activecv.io import Label, TaskItem, label_config, label_studio_tasks, read_label_studio_export
+from activecv.io import (
+    Label,
+    TaskItem,
+    label_config,
+    label_studio_annotations,
+    label_studio_tasks,
+    read_label_studio_export,
+)
+from activecv.io.labelstudio import TaskImageError, certainty_scores, label_studio_score, task_image
 
 
 def rectangle(x: float, y: float, w: float, h: float, name: str, rotation: float = 0.0) -> dict[str, Any]:
@@ -150,3 +158,60 @@ def test_label_config_escapes_class_names() -> None:
     xml = label_config("detection", ["a&b", 'say "hi"'])
     assert '<Label value="a&amp;b"/>' in xml and "<Label value='say \"hi\"'/>" in xml
     assert "<RectangleLabels" in xml and "<Choices" in label_config("classification", ["x"])
+
+
+def _ranked(scores: list[float]) -> list[TaskItem]:
+    return [TaskItem(k, f"{k}.png", f"u/{k}.png", k + 1, s, 1, None) for k, s in enumerate(scores)]
+
+
+def test_scores_shown_are_the_models_certainty_in_activecvs_order() -> None:
+    # Entropy in nats over 4 classes: certainty = 1 - H / log 4, plus a vanishing rank term.
+    entropy = [math.log(4), 0.5 * math.log(4), 0.0]
+    shown = certainty_scores(_ranked(entropy), "entropy", 4)
+    assert shown == pytest.approx([0.0, 0.5 + 1e-9 / 3, 1.0 + 2e-9 / 3], abs=1e-15)
+    # least confidence 1 - p_max lies in [0, (C - 1) / C]; margin 1 - (p1 - p2) in [0, 1].
+    assert certainty_scores(_ranked([0.75, 0.375]), "least_confidence", 4) == pytest.approx(
+        [0.0, 0.5], abs=1e-8
+    )
+    assert certainty_scores(_ranked([0.9, 0.2]), "margin", 3) == pytest.approx([0.1, 0.8], abs=1e-8)
+    # Equal certainties still come out in rank order.
+    tied = certainty_scores(_ranked([0.5, 0.5, 0.5]), "ratio", 2)
+    assert tied[0] < tied[1] < tied[2]
+
+
+def test_scores_fall_back_to_ranks_without_a_measure_in_order() -> None:
+    assert certainty_scores(_ranked([3.0, 7.0, 1.0]), "coreset", 10) == [0.0, 1 / 3, 2 / 3]
+    # A measure whose scores do not follow the ranks (a batch-aware order) is not shown as one.
+    assert certainty_scores(_ranked([0.1, 0.9]), "entropy", 10) == [0.0, 0.5]
+    assert certainty_scores(_ranked([0.5]), None, 10) == [0.0]
+
+
+def test_service_measures_as_label_studio_scores() -> None:
+    assert label_studio_score("entropy", math.log(10) / 4, 10) == pytest.approx(0.75)
+    assert label_studio_score("entropy_sum", 3.0, 10) == 0.25
+    assert label_studio_score("margin_mean", 2.0, 10) == 0.0  # clipped to [0, 1]
+
+
+def test_local_files_urls_resolve_against_the_document_root(tmp_path: Path) -> None:
+    pool = tmp_path / "docs" / "pool"
+    pool.mkdir(parents=True)
+    (pool / "a.png").write_bytes(b"x")
+    (tmp_path / "docs" / "other.png").write_bytes(b"y")
+    found = task_image("/data/local-files/?d=pool/a.png", pool, tmp_path / "docs")
+    assert found == (pool / "a.png").resolve()
+    assert task_image("/data/local-files/?d=a.png", pool) == found  # no document root: the images root
+    with pytest.raises(TaskImageError, match=r"'/data/local-files/\?d=other.png' is outside the images root"):
+        task_image("/data/local-files/?d=other.png", pool, tmp_path / "docs")
+
+
+def test_exports_parsed_in_memory_name_their_source() -> None:
+    tasks = [
+        {
+            "data": {"activecv_item": 3},
+            "annotations": [{"id": 1, "completed_by": {"id": 2, "email": "x@y"}, "result": []}],
+        }
+    ]
+    file = label_studio_annotations(tasks, "http://ls/projects/1")
+    assert [a.annotator for a in file.annotations] == ["x@y"]
+    with pytest.raises(InputError, match=r"task 0 of 'http://ls/projects/1' has no 'data' object"):
+        label_studio_annotations([{"id": 1}], "http://ls/projects/1")

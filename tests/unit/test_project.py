@@ -460,7 +460,9 @@ def test_exports_of_a_round(tmp_path: Path, digit_pool: Any) -> None:
     export(project, "labelstudio", tmp_path / "tasks.json", image_url="http://images.local/")
     tasks = json.loads((tmp_path / "tasks.json").read_text())
     assert [t["data"]["image"] for t in tasks] == ["http://images.local/" + row.path for row in rows]
-    assert [t["predictions"][0]["score"] for t in tasks] == [0.0, 1 / 3, 2 / 3]
+    # The score Label Studio shows is the model's certainty, 1 - H / log C, lowest first.
+    certainty = [1 - row.score / np.log(10) + 1e-9 * k / 3 for k, row in enumerate(rows)]
+    assert [t["predictions"][0]["score"] for t in tasks] == pytest.approx(certainty, abs=1e-12)
     assert '<Choice value="9"/>' in (tmp_path / "tasks.label_config.xml").read_text()
     with pytest.raises(InputError, match=r"round must be a round of this project \(1..1\); got 4"):
         export(project, "csv", tmp_path / "x.csv", round_number=4)

@@ -61,11 +61,11 @@ def push(
             "ml_backend needs the service's token (set ACTIVECV_SERVICE_TOKEN or pass --service-token): "
             "Label Studio must send it with predictions requests and webhooks."
         )
+    root = None if image_url is not None else _document_root(project, document_root)
     known = project.label_studio_link()
     changed: list[str] = []
     remote = _project(project, client, known, title, changed)
     pid = int(remote["id"])
-    root = None if image_url is not None else _document_root(project, document_root)
     if root is not None:
         _storage(client, pid, project.root, changed)
     if ml_backend is not None:
