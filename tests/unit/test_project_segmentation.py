@@ -276,6 +276,25 @@ def test_region_rounds_ask_for_regions_and_take_them_back(tmp_path: Path, digit_
     assert decoded.sum() == 16  # a 4x4 cell
 
 
+def test_region_rounds_rank_per_click_on_request(tmp_path: Path, digit_pool: Any) -> None:
+    import activecv
+
+    project = project_over(tmp_path, digit_pool)
+    predictions = seg_predictions(tmp_path, project)
+    rows = project.round_regions(predictions, 9, cell=4, cost="classes", per_click=True)
+    assert project.rounds()[0].params["per_click"] is True
+    chosen = {(row.path, e["region"]) for row in rows for e in row.prediction["regions"]}  # type: ignore[index]
+    with np.load(predictions) as file:
+        direct = activecv.select_regions(
+            9, seg_probs=file["seg_probs"], cell=4, cost="classes", per_click=True
+        )
+        paths = file["ids"]
+    assert chosen == {(str(paths[i]), int(r)) for i, r in zip(direct.images, direct.regions, strict=True)}
+    plain = project.round_regions(predictions, 9, cell=4, cost="classes", model_version="v2")
+    assert "per_click" not in project.rounds()[1].params  # requests made before the option keep their keys
+    assert plain and plain != rows
+
+
 def test_superpixel_rounds_cache_their_regions(tmp_path: Path, digit_pool: Any) -> None:
     pytest.importorskip("skimage")
     project = project_over(tmp_path, digit_pool)

@@ -89,6 +89,7 @@ def _regions(args: argparse.Namespace) -> int:
             class_balance=not args.no_class_balance,
             max_regions_per_image=args.max_per_image,
             model_version=args.model_version,
+            per_click=args.per_click,
             progress=not args.quiet,
         )
     clicks = sum(entry["cost"] for row in rows for entry in (row.prediction or {}).get("regions", []))
@@ -269,6 +270,9 @@ def add_project_parser(commands: Any) -> None:
         help="clicks per region: 1 (one label each), or its number of predicted classes",
     )
     reg.add_argument("--no-class-balance", action="store_true", help="drop the exp(-p_c) rarity weight")
+    reg.add_argument(
+        "--per-click", action="store_true", help="rank regions by score per click (with --cost classes)"
+    )
     reg.add_argument("--max-per-image", type=int, help="at most this many regions of one image")
     reg.add_argument("--model-version", help="recorded with the round and sent to Label Studio")
     reg.add_argument("--show", type=int, default=10)

@@ -238,18 +238,20 @@ class Project:
         class_balance: bool = True,
         max_regions_per_image: int | None = None,
         model_version: str | None = None,
+        per_click: bool = False,
         progress: bool = False,
     ) -> list[SelectedItem]:
         """A region round of a segmentation project: the regions to label within ``budget``
         clicks (``activecv.select_regions``: grid cells of ``cell`` pixels, or ``superpixels``,
         SLIC of about ``n_segments`` regions cached under the project), among images not
-        labeled whole and regions not chosen before. Returns the chosen images, best first,
-        each with its regions in ``prediction["regions"]``."""
+        labeled whole and regions not chosen before; ``per_click`` ranks regions by score per
+        click. Returns the chosen images, best first, each with its regions in
+        ``prediction["regions"]``."""
         if self.task != "segmentation":
             raise ProjectError(f"region rounds are for segmentation projects; this one is {self.task}.")
         asked = region_rounds.RegionRequest(
             Path(predictions), budget, measure, regions, cell, n_segments, cost, class_balance,
-            max_regions_per_image, model_version,
+            max_regions_per_image, model_version, per_click,
         )  # fmt: skip
         cache = self.directory / "superpixels"
         number = region_rounds.make_region_round(

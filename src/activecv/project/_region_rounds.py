@@ -48,9 +48,15 @@ class RegionRequest:
     class_balance: bool = True
     max_regions_per_image: int | None = None
     model_version: str | None = None
+    per_click: bool = False
 
     def params(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if k not in ("predictions", "budget", "model_version")}
+        """The parameters recorded; ``per_click`` only when on, so the requests of rounds made
+        before it existed keep their keys."""
+        params = asdict(self)
+        for name in ("predictions", "budget", "model_version") + (() if self.per_click else ("per_click",)):
+            del params[name]
+        return params
 
 
 def make_region_round(
@@ -97,6 +103,7 @@ def make_region_round(
         cost=asked.cost,
         class_balance=asked.class_balance,
         max_regions_per_image=asked.max_regions_per_image,
+        per_click=asked.per_click,
         labeled=_labeled_whole(ledger, item_ids),
         ignore_mask=_in_chunks(
             _settled_pixels(ledger, item_ids, (height, width), read.inputs.get("ignore_mask")), read.chunk
