@@ -15,6 +15,7 @@ import numpy as np
 import activecv
 from activecv._errors import ActiveCVError, InputError
 from activecv.cli._args import parse_param, pixel_pair
+from activecv.cli._predict import add_predict_parser
 from activecv.cli._project import add_project_parser
 from activecv.cli._serve import add_serve_parser
 from activecv.io import (
@@ -80,8 +81,31 @@ def _select_and_write(
     return 0
 
 
+def _select_on_ray(args: argparse.Namespace, strategy: Strategy) -> int:
+    """``select --engine ray``: parquet shards scored in parallel, per-shard winners merged."""
+    from activecv.scale import select_on_ray
+
+    if args.candidates is not None:
+        raise InputError("--candidates draws from the whole pool in one process; drop it with --engine ray.")
+    selection, ids = select_on_ray(
+        strategy,
+        args.budget,
+        args.predictions,
+        seed=args.seed,
+        temperature=args.temperature,
+        workers=args.workers,
+    )
+    ranked = activecv.Selection(np.arange(len(ids)), selection.scores, selection.strategy)
+    write_selection_csv(args.out, ranked, ids)
+    if not args.quiet:
+        print(f"selected {len(ids)} items with {strategy.name} on Ray; wrote {args.out}", file=sys.stderr)
+    return 0
+
+
 def _cmd_select(args: argparse.Namespace) -> int:
     strategy = get_strategy(args.strategy, **dict(parse_param(p) for p in args.param))
+    if args.engine == "ray":
+        return _select_on_ray(args, strategy)
     if args.predictions.suffix.lower() == ".json":
         return _select_detections(args, strategy)
     # A score strategy streams the file: O(chunk + budget) memory, the pool is never loaded whole.
@@ -241,6 +265,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--class-counts", type=_floats, help="detections: labeled boxes per class, comma-separated"
     )
     sel.add_argument("--background-index", type=int, help="detections: background column of class_probs")
+    sel.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        default="local",
+        help="ray: score parquet shards ('shards/*.parquet' or a folder) in parallel, RAY_ADDRESS or local",
+    )
+    sel.add_argument("--workers", type=int, help="--engine ray without RAY_ADDRESS: CPUs of the local Ray")
     sel.add_argument("--out", required=True, type=Path, help="CSV with columns rank,id,score")
     sel.add_argument("--quiet", action="store_true", help="no progress lines")
     sel.set_defaults(run=_cmd_select)
@@ -319,6 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_project_parser(commands)
     add_serve_parser(commands)
+    add_predict_parser(commands)
     return parser
 
 
