@@ -6,7 +6,7 @@ import numpy as np
 
 from activecv._progress import Progress
 from activecv._validation import as_array, check_budget, check_finite, labeled_positions
-from activecv.strategies._distances import min_squared_distances, squared_distances_to, squared_norms
+from activecv.strategies._backends import NUMPY, Backend
 from activecv.types import Selection
 
 
@@ -16,6 +16,7 @@ def greedy_kcenter(
     budget: int,
     rng: np.random.Generator | None,
     progress: Progress | None = None,
+    backend: Backend = NUMPY,
 ) -> tuple[np.ndarray, np.ndarray]:
     """k-center greedy on validated ``x (N, D)`` against the ``labeled`` positions.
 
@@ -23,15 +24,19 @@ def greedy_kcenter(
     the moment it was chosen (the covering radius so far). With no labeled item the first
     centre is the item closest to the pool mean, or a random item when ``rng`` is given,
     and it counts toward the budget. Ties go to the lower position.
+
+    The distances come from ``backend`` (numpy by default): to the nearest labeled item
+    once, then to each new centre.
     """
     n = x.shape[0]
-    sq = squared_norms(x)
+    space = backend.points(x)
+    sq = space.sq
     available = np.ones(n, dtype=bool)
     available[labeled] = False
     chosen: list[int] = []
     radii: list[float] = []
     if labeled.size:
-        d2 = min_squared_distances(x, sq, labeled)
+        d2 = space.min_squared_distances(labeled)
     else:  # cold start
         mean = x.mean(axis=0, dtype=np.float64)
         to_mean = np.maximum(sq - 2.0 * (x @ mean) + mean @ mean, 0.0)
@@ -39,14 +44,14 @@ def greedy_kcenter(
         chosen.append(first)
         radii.append(float(np.sqrt(to_mean[first])))
         available[first] = False
-        d2 = squared_distances_to(x, sq, first)
+        d2 = space.squared_distances_to(first)
     total = min(budget, int(available.sum()) + len(chosen))
     while len(chosen) < total:
         u = int(np.argmax(np.where(available, d2, -1.0)))  # first maximum: lowest position
         chosen.append(u)
         radii.append(float(np.sqrt(d2[u])))
         available[u] = False
-        np.minimum(d2, squared_distances_to(x, sq, u), out=d2)
+        np.minimum(d2, space.squared_distances_to(u), out=d2)
         if progress is not None:
             progress.update(len(chosen))
     return np.asarray(chosen, dtype=np.int64), np.asarray(radii)

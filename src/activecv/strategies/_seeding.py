@@ -8,10 +8,20 @@ with h the penultimate features. It is never materialised from probs + embedding
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 
 from activecv._progress import Progress
 from activecv.strategies._distances import squared_distances_to, squared_norms
+
+
+class Distances(Protocol):
+    """What seeding needs: squared norms and squared distances to one point."""
+
+    sq: np.ndarray
+
+    def squared_distances_to(self, j: int) -> np.ndarray: ...
 
 
 class Points:
@@ -43,7 +53,7 @@ class Points:
 
 
 def kmeans_pp_seeding(
-    space: Points,
+    space: Distances,
     available: np.ndarray,
     budget: int,
     first: str,

@@ -5,22 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 from activecv._progress import Progress
-from activecv.strategies._distances import BLOCK_ELEMENTS, squared_norms
+from activecv.strategies._backends import NUMPY, Backend
 from activecv.strategies._kmeans import kmeans
 
 
-def typicality(x: np.ndarray, k: int) -> np.ndarray:
-    """``1 / (mean squared distance to the k nearest other rows + 1e-5)`` for every row of x."""
-    sq = squared_norms(x)
-    out = np.empty(x.shape[0])
-    step = max(1, BLOCK_ELEMENTS // x.shape[0])
-    for start in range(0, x.shape[0], step):
-        rows = np.arange(start, min(start + step, x.shape[0]))
-        d2 = np.maximum(sq[rows, None] + sq[None, :] - 2.0 * (x[rows] @ x.T), 0.0)
-        d2[np.arange(rows.shape[0]), rows] = np.inf  # a row is not its own neighbour
-        nearest = np.partition(d2, k - 1, axis=1)[:, :k]
-        out[rows] = 1.0 / (nearest.mean(axis=1) + 1e-5)
-    return out
+def typicality(x: np.ndarray, k: int, backend: Backend = NUMPY) -> np.ndarray:
+    """``1 / (mean squared distance to the k nearest other rows + 1e-5)`` for every row of x.
+
+    Squared distances, as the reference's FAISS ``IndexFlatL2`` returns them.
+    """
+    return 1.0 / (backend.knn_squared(x, k).mean(axis=1) + 1e-5)
 
 
 def typiclust_select(
@@ -32,6 +26,7 @@ def typiclust_select(
     k_nn: int = 20,
     min_cluster_size: int = 5,
     progress: Progress | None = None,
+    backend: Backend = NUMPY,
 ) -> tuple[np.ndarray, np.ndarray]:
     """TypiClust on validated features ``x (N, D)`` (normalise them first if wanted).
 
@@ -40,11 +35,12 @@ def typiclust_select(
     ``min_cluster_size`` items, and takes the most typical unlabeled member of each cluster
     in turn. Exhausted clusters are skipped; once every kept cluster is exhausted the dropped
     ones are used in the same order, so the budget is met whenever enough items remain.
-    Returns the chosen positions and their typicality (0.0 for a lone member).
+    Returns the chosen positions and their typicality (0.0 for a lone member). ``backend``
+    does the k-means distances and the k-nearest-neighbour searches.
     """
     n = x.shape[0]
     n_clusters = min(labeled.shape[0] + budget, max_clusters, n)
-    labels = kmeans(x, n_clusters, rng)
+    labels = kmeans(x, n_clusters, rng, backend=backend)
     sizes = np.bincount(labels, minlength=n_clusters)
     labeled_counts = np.bincount(labels[labeled], minlength=n_clusters)
     ids = np.arange(n_clusters)
@@ -65,7 +61,7 @@ def typiclust_select(
                 continue
             members = np.flatnonzero(membership == cluster)
             k = min(k_nn, members.shape[0] // 2)
-            typ = typicality(x[members], k) if k > 0 else np.zeros(members.shape[0])
+            typ = typicality(x[members], k, backend) if k > 0 else np.zeros(members.shape[0])
             best = int(np.argmax(typ))
             chosen.append(int(members[best]))
             scores.append(float(typ[best]))
