@@ -75,8 +75,6 @@ def _project_pool(directory: Path) -> tuple[list[str], list[str], tuple[str, ...
 
     project = Project(directory)
     items = project.items()
-    if not items:
-        raise InputError(f"--project {str(directory)!r} has no images registered; add some with project add.")
     files = [str(project.local_path(item.path)) for item in items]
     return [item.path for item in items], files, project.classes
 
