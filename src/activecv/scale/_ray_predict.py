@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -84,7 +85,7 @@ def run_on_ray(
             fn_constructor_args=(loader, decoder, str(folder), batch_size),
             batch_size=1,
             batch_format="numpy",
-            concurrency=concurrency,
+            compute=ray.data.ActorPoolStrategy(size=concurrency),
             num_gpus=num_gpus or None,
         )
         try:
@@ -103,7 +104,11 @@ def run_on_ray(
 
 
 def _user_error(exc: BaseException) -> InputError | None:
-    """The InputError a worker raised (an unreadable image, a wrong model output), if any."""
+    """The InputError a worker raised (an unreadable image, a wrong model output), if any: as
+    named in the traceback text Ray carries back from the worker, or in the chain of causes."""
+    found = re.search(r"activecv\._errors\.\w*Error: (.+)", str(exc))
+    if found:
+        return InputError(found.group(1))
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, InputError):
