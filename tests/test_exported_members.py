@@ -10,6 +10,7 @@ import activecv.adapters.torch
 import activecv.datasets
 import activecv.io
 import activecv.project
+import activecv.scale
 import activecv.service
 import activecv.sim
 import activecv.strategies
@@ -24,6 +25,7 @@ def test_all_lists_exactly_the_public_names() -> None:
         activecv.datasets,
         activecv.sim,
         activecv.project,
+        activecv.scale,
         activecv.service,
     ):
         public = {n for n in dir(module) if not n.startswith("_")}

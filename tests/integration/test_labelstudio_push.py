@@ -22,7 +22,7 @@ from tests.conftest import write_digit_images  # noqa: E402
 from tests.integration.conftest import TOKEN as LABEL_STUDIO_TOKEN  # noqa: E402
 
 from activecv.adapters.torch import GalCNN, export_onnx  # noqa: E402
-from activecv.io import Label, LabelStudioClient  # noqa: E402
+from activecv.io import Label, LabelStudioClient, LabelStudioError  # noqa: E402
 from activecv.project import Project, pull, push  # noqa: E402
 from activecv.service import AnnotatePolicy, ModelSpec, ServiceConfig, create_app, load_predictor  # noqa: E402
 
@@ -121,6 +121,9 @@ def test_two_rounds_through_label_studio_and_back(
 ) -> None:
     project, truth = pushed_pool
     client = LabelStudioClient(label_studio.url, LABEL_STUDIO_TOKEN)
+    wrong = LabelStudioClient(label_studio.url, "0" * 40)
+    with pytest.raises(LabelStudioError, match=r"answered 401 to GET /api/users \(is the token right\?\)"):
+        wrong.users()
     first = _round(project, tmp_path, seed=1, version="round-1", budget=60)
 
     report = push(project, client, ml_backend=service, service_token=SERVICE_TOKEN)
