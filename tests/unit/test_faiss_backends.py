@@ -8,6 +8,7 @@ distances equal to float32 precision.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -247,3 +248,21 @@ def test_missing_faiss_names_the_install_line(monkeypatch: pytest.MonkeyPatch) -
     x = pool(0, n=20)
     with pytest.raises(ImportError, match="faiss-cpu is required"):
         acv.select(acv.get_strategy("coreset", backend="faiss"), budget=2, embeddings=x, labeled=[0])
+
+
+def test_the_command_line_takes_the_backend_as_a_parameter(tmp_path: Path) -> None:
+    from activecv.cli import main
+    from activecv.io import save_predictions
+
+    x = pool(5, n=300)
+    labeled = np.zeros(300, dtype=bool)
+    labeled[:20] = True
+    save_predictions(tmp_path / "p.npz", ids=np.arange(300), embeddings=x, labeled=labeled)
+    chosen = {}
+    for backend in ("numpy", "faiss"):
+        out = tmp_path / f"{backend}.csv"
+        args = ["select", "--predictions", str(tmp_path / "p.npz"), "--strategy", "coreset", "--budget", "15"]
+        assert main([*args, "--param", f"backend={backend}", "--out", str(out), "--quiet"]) == 0
+        chosen[backend] = [line.split(",")[1] for line in out.read_text().splitlines()[1:]]
+    assert chosen["faiss"] == chosen["numpy"] and len(chosen["numpy"]) == 15
+    assert main([*args, "--param", "backend=annoy", "--out", str(tmp_path / "x.csv")]) == 2
