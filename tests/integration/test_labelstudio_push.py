@@ -4,6 +4,7 @@ Label Studio's API, labels back through the webhook and the export, nothing lost
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -22,8 +23,8 @@ from tests.conftest import write_digit_images  # noqa: E402
 from tests.integration.conftest import TOKEN as LABEL_STUDIO_TOKEN  # noqa: E402
 
 from activecv.adapters.torch import GalCNN, export_onnx  # noqa: E402
-from activecv.io import Label, LabelStudioClient, LabelStudioError  # noqa: E402
-from activecv.project import Project, pull, push  # noqa: E402
+from activecv.io import Label, LabelStudioClient, LabelStudioError, label_config  # noqa: E402
+from activecv.project import LabelStudioLink, Project, pull, push  # noqa: E402
 from activecv.service import AnnotatePolicy, ModelSpec, ServiceConfig, create_app, load_predictor  # noqa: E402
 
 pytestmark = [pytest.mark.service, pytest.mark.slow, pytest.mark.torch]
@@ -74,12 +75,14 @@ def service(pushed_pool: tuple[Project, list[int]], tmp_path: Path) -> Iterator[
         thread.join(timeout=30)
 
 
-def _round(project: Project, tmp_path: Path, seed: int, version: str, budget: int) -> list[int]:
-    """A recorded entropy round over seeded probabilities; its item ids, best first."""
+def _round(
+    project: Project, tmp_path: Path, seed: int, version: str, budget: int, strategy: str = "entropy"
+) -> list[int]:
+    """A recorded round over seeded probabilities; its item ids, best first."""
     probs = np.random.default_rng(seed).dirichlet(np.full(10, 0.3), size=POOL)
     ids = [item.path for item in project.items()]
     np.savez(tmp_path / f"preds-{seed}.npz", ids=np.array(ids), probs=probs)
-    rows = project.round(tmp_path / f"preds-{seed}.npz", "entropy", budget, model_version=version)
+    rows = project.round(tmp_path / f"preds-{seed}.npz", strategy, budget, model_version=version)
     return [row.id for row in rows]
 
 
@@ -194,3 +197,28 @@ def test_two_rounds_through_label_studio_and_back(
     assert project.labels() == _latest_in_label_studio(client, pid)
     for item in project.labels():
         assert {entry.annotator for entry in project.history(item)} == {"annotator@example.com"}
+
+
+def test_a_push_cut_short_is_completed_by_the_next(
+    label_studio: Any, pushed_pool: tuple[Project, list[int]], tmp_path: Path
+) -> None:
+    """Tasks imported by a push that died before recording them are found, not doubled, and
+    the rest are scored on the same scale."""
+    from activecv.project import export
+
+    project, _ = pushed_pool
+    client = LabelStudioClient(label_studio.url, LABEL_STUDIO_TOKEN)
+    _round(project, tmp_path, seed=3, version="cut", budget=10, strategy="random")  # rank scores
+    # A fresh Label Studio project holding 4 of the 10 tasks, as a push cut short leaves it.
+    export(project, "labelstudio", tmp_path / "tasks.json", local_files_root=label_studio.document_root)
+    tasks = json.loads((tmp_path / "tasks.json").read_text())
+    other = client.create_project("cut short", label_config("classification", CLASSES), "")
+    client.import_tasks(int(other["id"]), tasks[:4])
+    project.record_label_studio(LabelStudioLink(client.url, int(other["id"]), label_studio.document_root), {})
+    report = push(project, client)
+    assert (report.link.project, report.added, report.present) == (int(other["id"]), 6, 4)
+    rank_of = {t["id"]: t["data"]["activecv_rank"] for t in client.tasks(int(other["id"]))}
+    scores = client.call("GET", f"/api/predictions?project={other['id']}")
+    by_rank = sorted((rank_of[p["task"]], p["score"]) for p in scores)
+    assert [r for r, _ in by_rank] == list(range(1, 11))
+    assert [s for _, s in by_rank] == [(rank - 1) / 10 for rank in range(1, 11)]

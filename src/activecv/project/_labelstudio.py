@@ -74,9 +74,9 @@ def push(
     rows = export.rows_of(project, items, round_number)
     present = _tasks_of(client, pid, project.id)
     new = [r for r in rows if r.id not in present]
-    if new:
-        url_of = export.url_maker(project, image_url, root)
-        client.import_tasks(pid, export.label_studio_tasks_of(project, new, url_of, None))
+    if new:  # scored among the whole round, so tasks pushed in two goes still compare
+        tasks = export.label_studio_tasks_of(project, rows, export.url_maker(project, image_url, root), None)
+        client.import_tasks(pid, [t for t in tasks if t["data"]["activecv_item"] not in present])
         present = _tasks_of(client, pid, project.id)
     version = export.model_version_of(project, rows)
     if rows and (remote.get("model_version") != version or remote.get("sampling") != SAMPLING):
