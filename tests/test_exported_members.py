@@ -10,6 +10,7 @@ import activecv.adapters.torch
 import activecv.datasets
 import activecv.io
 import activecv.project
+import activecv.review
 import activecv.scale
 import activecv.service
 import activecv.sim
@@ -25,6 +26,7 @@ def test_all_lists_exactly_the_public_names() -> None:
         activecv.datasets,
         activecv.sim,
         activecv.project,
+        activecv.review,
         activecv.scale,
         activecv.service,
     ):
@@ -37,7 +39,7 @@ def test_all_lists_exactly_the_public_names() -> None:
 
 def test_importing_the_core_loads_no_heavy_dependency() -> None:
     code = (
-        "import sys, activecv, activecv.strategies, activecv.io\n"
+        "import sys, activecv, activecv.strategies, activecv.io, activecv.review\n"
         "heavy = {'torch', 'fastapi', 'ray', 'faiss', 'sqlite3', 'matplotlib', 'pyarrow', 'sklearn'}\n"
         "print(sorted(heavy & set(sys.modules)))"
     )
