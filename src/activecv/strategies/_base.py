@@ -17,7 +17,7 @@ import numpy as np
 from activecv._errors import InputError, InputTypeError, UnknownStrategyError
 from activecv._progress import Progress
 from activecv.strategies._pool import ALIASES, SHARED, SPECS, Pool
-from activecv.strategies._ranking import RunningTopK
+from activecv.strategies._ranking import RunningTopK, Screen, screen_scores, screened_candidates
 from activecv.types import Selection
 
 Requirements = tuple[tuple[str, ...], ...]
@@ -118,7 +118,17 @@ class ScoreStrategy(Strategy):
         ]
         return np.concatenate(parts) if parts else np.empty(0)
 
+    def screen(self) -> Screen | None:
+        """Approximate scores in the input's own precision with an error bound, for the
+        screened top-k (see ``_ranking.screen_scores``); None where the strategy has none."""
+        return None
+
     def select(self, pool: Pool, budget: int, ctx: Context) -> Selection:
+        screen = self.screen()
+        if screen is not None and ctx.scores_seen is None and not self.stochastic:
+            names = self.inputs_needed(pool)
+            if len(names) == 1 and pool.given_name(names[0]) == names[0] and not self.constants(pool):
+                return self._select_screened(pool, budget, ctx, names[0], screen)
         names, constants = self.inputs_needed(pool), self.constants(pool)
         random_ties = ctx.rng_given and not self.stochastic
         ranking = RunningTopK(budget, with_tie_keys=random_ties)
@@ -134,6 +144,40 @@ class ScoreStrategy(Strategy):
                 ctx.scores_seen.append((positions[keep], scores[keep]))
             progress.update(offset + rows)
         return Selection(ranking.positions, ranking.scores, self.name)
+
+    def _select_screened(self, pool: Pool, budget: int, ctx: Context, name: str, screen: Screen) -> Selection:
+        """The same selection as the float64 path, from approximate scores in the input's float
+        precision computed on every core; only the candidates the error bound cannot rule out
+        are scored exactly (float64) and ranked. Random tie keys are drawn per row as there."""
+        check = SPECS[name].check
+        assert check is not None  # probs and mc_probs are checked as simplices
+        ranking = RunningTopK(budget, with_tie_keys=ctx.rng_given)
+        progress = Progress(f"{self.name} scoring", pool.n_items, ctx.progress)
+        for offset, rows, chunk in pool.iter_chunks((name,), convert=False, step=_screen_rows(pool, name)):
+            raw = np.asarray(chunk[name])
+            if raw.dtype not in (np.float32, np.float64):
+                raw = raw.astype(np.float64)
+            approx, delta = screen_scores(
+                raw,
+                screen,
+                lambda block, start: check(block, name, offset + start),  # noqa: B023
+            )
+            ties = ctx.rng.random(rows) if ctx.rng_given else None
+            keep = ctx.unlabeled(offset, rows)
+            cand = screened_candidates(approx, delta, budget, ranking.floor(), keep)
+            exact = self.score_chunk({name: np.asarray(raw[cand], dtype=np.float64)}, cand.shape[0], ctx.rng)
+            ranking.push(exact, exact, cand + offset, None if ties is None else ties[cand])
+            progress.update(offset + rows)
+        return Selection(ranking.positions, ranking.scores, self.name)
+
+
+SCREEN_CHUNK_ELEMENTS = 2**22
+"""Elements of one array chunk of the screened top-k (a view; its blocks go to the threads)."""
+
+
+def _screen_rows(pool: Pool, name: str) -> int:
+    shape = pool.row_shape(name)
+    return max(1, SCREEN_CHUNK_ELEMENTS // max(1, int(np.prod(shape, dtype=np.int64))))
 
 
 @dataclass(frozen=True)

@@ -135,6 +135,11 @@ class Pool:
         """A whole-pool input such as ``labeled_class_counts``."""
         return self._shared[name]
 
+    def row_shape(self, canonical: str) -> tuple[int, ...]:
+        """The shape of one item of an array input (``()`` for a stream: unknown yet)."""
+        source = self._sources[canonical]
+        return tuple(source.value.shape[1:]) if not source.is_stream else ()
+
     def given_name(self, canonical: str) -> str:
         """The name the user passed for a canonical input (``logits`` for ``probs``...)."""
         return self._sources[canonical].spec.name if canonical in self._sources else canonical
@@ -186,11 +191,15 @@ class Pool:
             raise EmptyPoolError(f"the pool is empty: {source.spec.name} yielded no rows.")
         return np.concatenate(parts) if len(parts) != 1 else parts[0]
 
-    def iter_chunks(self, names: Sequence[str]) -> Iterator[tuple[int, int, dict[str, np.ndarray]]]:
+    def iter_chunks(
+        self, names: Sequence[str], convert: bool = True, step: int | None = None
+    ) -> Iterator[tuple[int, int, dict[str, np.ndarray]]]:
         """(offset, rows, {name: chunk}) over aligned row chunks of the named inputs.
 
         With no names (a strategy that needs only the pool size) chunks are empty dicts and
-        the first input present sets the rows. Streams set the chunk sizes; arrays follow.
+        the first input present sets the rows. Streams set the chunk sizes; arrays follow
+        (``step`` rows per chunk when given). ``convert=False`` yields the chunks as stored,
+        neither validated nor cast: the caller validates them (the screened top-k does).
         """
         if not names:
             if not self._sources:
@@ -202,7 +211,7 @@ class Pool:
         sources = {name: self._sources[name] for name in names}
         streams = {name: s for name, s in sources.items() if s.is_stream}
         if not streams:
-            yield from self._iter_array_chunks(sources)
+            yield from self._iter_array_chunks(sources, convert, step)
             return
         iterators = {name: iter(s.value) for name, s in streams.items()}
         first_shape: dict[str, tuple[int, ...]] = {}
@@ -225,7 +234,7 @@ class Pool:
             out = {}
             for name, source in sources.items():
                 chunk = raw[name] if name in raw else source.value[offset : offset + rows]
-                out[name] = self._convert(source, chunk, offset)
+                out[name] = self._convert(source, chunk, offset) if convert else chunk
             yield offset, rows, out
             offset += rows
         if self.n_items is not None and self.n_items != offset:  # another stream was read before
@@ -242,7 +251,7 @@ class Pool:
                 )
 
     def _iter_array_chunks(
-        self, sources: dict[str, _Source]
+        self, sources: dict[str, _Source], convert: bool = True, step: int | None = None
     ) -> Iterator[tuple[int, int, dict[str, np.ndarray]]]:
         if self.n_items is None:
             raise InputError(
@@ -250,11 +259,13 @@ class Pool:
                 "(probs=, embeddings=, ...) or a boolean labeled mask."
             )
         widest = max((s.value.shape[1:] for s in sources.values()), key=np.prod, default=())
-        step = chunk_rows(widest)
+        step = step or chunk_rows(widest)
         for start in range(0, self.n_items, step):
             rows = min(step, self.n_items - start)
             chunk = {
                 name: self._convert(source, source.value[start : start + rows], start)
+                if convert
+                else source.value[start : start + rows]
                 for name, source in sources.items()
             }
             yield start, rows, chunk

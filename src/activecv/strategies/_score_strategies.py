@@ -20,7 +20,7 @@ from activecv.strategies._base import (
     register,
 )
 from activecv.strategies._pool import Pool
-from activecv.strategies._ranking import top_k
+from activecv.strategies._ranking import Screen, top_k
 from activecv.strategies._stochastic import MODES, gumbel, log_weights, softrank_log_weights
 from activecv.types import Selection
 
@@ -30,6 +30,10 @@ class _KernelStrategy(ScoreStrategy):
     """A score that is a pure function of one canonical input (``requires[0][0]``)."""
 
     kernel: ClassVar[staticmethod[[np.ndarray], np.ndarray]]
+    screener: ClassVar[staticmethod[[np.ndarray, np.ndarray, bool], tuple[float, bool]] | None] = None
+
+    def screen(self) -> Screen | None:
+        return type(self).screener
 
     def score_chunk(self, chunk: dict[str, np.ndarray], rows: int, rng: np.random.Generator) -> np.ndarray:
         return type(self).kernel(chunk[self.requires[0][0]])
@@ -42,6 +46,7 @@ class LeastConfidence(_KernelStrategy):
     description: ClassVar[str] = "1 - max probability"
     requires: ClassVar[Requirements] = (("probs",),)
     kernel = staticmethod(unc._least_confidence)
+    screener = staticmethod(unc._least_confidence_screen)
 
 
 @register
@@ -51,6 +56,7 @@ class Margin(_KernelStrategy):
     description: ClassVar[str] = "1 - (p1 - p2): smallest gap between the top two classes"
     requires: ClassVar[Requirements] = (("probs",),)
     kernel = staticmethod(unc._margin)
+    screener = staticmethod(unc._margin_screen)
 
 
 @register
@@ -60,6 +66,7 @@ class Ratio(_KernelStrategy):
     description: ClassVar[str] = "p2 / p1: ratio of the top two probabilities"
     requires: ClassVar[Requirements] = (("probs",),)
     kernel = staticmethod(unc._ratio)
+    screener = staticmethod(unc._ratio_screen)
 
 
 @register
@@ -69,6 +76,7 @@ class Entropy(_KernelStrategy):
     description: ClassVar[str] = "Shannon entropy of the prediction"
     requires: ClassVar[Requirements] = (("probs",),)
     kernel = staticmethod(unc._entropy)
+    screener = staticmethod(unc._entropy_screen)
 
 
 @register
@@ -78,6 +86,7 @@ class PredictiveEntropy(_KernelStrategy):
     description: ClassVar[str] = "entropy of the mean of K MC-dropout or ensemble predictions"
     requires: ClassVar[Requirements] = (("mc_probs",),)
     kernel = staticmethod(bayes._predictive_entropy)
+    screener = staticmethod(bayes._predictive_entropy_screen)
 
 
 @register
@@ -87,6 +96,7 @@ class Bald(_KernelStrategy):
     description: ClassVar[str] = "mutual information between label and model parameters"
     requires: ClassVar[Requirements] = (("mc_probs",),)
     kernel = staticmethod(bayes._bald)
+    screener = staticmethod(bayes._bald_screen)
 
 
 @register
@@ -96,6 +106,7 @@ class VariationRatio(_KernelStrategy):
     description: ClassVar[str] = "1 - frequency of the modal arg-max over K passes"
     requires: ClassVar[Requirements] = (("mc_probs",),)
     kernel = staticmethod(bayes._variation_ratio)
+    screener = staticmethod(bayes._variation_ratio_screen)
 
 
 @register
@@ -105,6 +116,7 @@ class MeanStd(_KernelStrategy):
     description: ClassVar[str] = "mean over classes of the std of p_c over K passes"
     requires: ClassVar[Requirements] = (("mc_probs",),)
     kernel = staticmethod(bayes._mean_std)
+    screener = staticmethod(bayes._mean_std_screen)
 
 
 @register

@@ -10,7 +10,8 @@ import numpy as np
 
 from activecv._chunks import iter_row_chunks, map_rows
 from activecv._errors import InputError
-from activecv._validation import EPS, as_array, check_finite, check_simplex
+from activecv._validation import EPS, SUM_TOL, as_array, check_finite, check_simplex
+from activecv.strategies._ranking import scratch
 
 PROBS_SHAPE = "(N, C) with C >= 2"
 
@@ -94,6 +95,82 @@ def _margin(p: np.ndarray) -> np.ndarray:
 def _ratio(p: np.ndarray) -> np.ndarray:
     p1, p2 = _top_two(p)
     return p2 / p1  # p1 >= 1/C > 0 on the simplex
+
+
+# Screens (see _ranking.Screen): approximate scores of a block in its own precision (float32
+# or float64) with a bound on their distance to the float64 kernels above. u is the unit
+# roundoff of the block's precision; the float64 kernel's own rounding adds U64. Every bound
+# has a safety factor of 2 over the error analysis written beside it.
+
+U64 = 2.0**-53
+
+
+def _unit_roundoff(p: np.ndarray) -> float:
+    return float(np.finfo(p.dtype).eps) / 2
+
+
+def quick_simplex(p: np.ndarray) -> bool:
+    """True when every row over the last axis is surely a probability vector: its minimum is
+    >= 0 and each sum is within half the tolerance of 1 in the block's precision (a NaN or an
+    inf fails both). False sends the block to the exact check, which decides and words the error."""
+    flat = p.reshape(-1, p.shape[-1])
+    if not flat.min() >= 0:
+        return False
+    sums = np.vecdot(flat, np.ones(flat.shape[1], dtype=flat.dtype))
+    return bool(np.all(np.abs(sums - 1) <= SUM_TOL / 2))
+
+
+def _entropy_screen(p: np.ndarray, out: np.ndarray, checked: bool = False) -> tuple[float, bool]:
+    """Entropy in the block's precision. Each term ``p log p`` is within ~10u of its value
+    relatively (log within 4 ulp, the product 1), all terms have one sign, and a sum of C of
+    them adds (C - 1)u relatively: |H - H_exact| <= (C + 10)(u + U64) H. ``EPS`` is not
+    representable in float32; below it the terms differ by less than 1e-18 in all."""
+    if not checked and not quick_simplex(p):
+        return 0.0, False
+    logp = scratch(p.shape, p.dtype)
+    np.clip(p, EPS, 1.0, out=logp)
+    np.log(logp, out=logp)
+    np.negative(np.vecdot(p, logp), out=out)
+    c = p.shape[1]
+    return 2.0 * ((c + 10) * (_unit_roundoff(p) + U64) * float(out.max()) + c * 1e-18), True
+
+
+def _top_two_screen(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Largest and second-largest value of each row, exactly (a repeated maximum is both)."""
+    rows = np.arange(p.shape[0])
+    first = p.argmax(axis=1)  # argmax has a vectorised loop; a row max reduction has not
+    p1 = p[rows, first]
+    rest = scratch(p.shape, p.dtype)
+    np.copyto(rest, p)
+    rest[rows, first] = -np.inf
+    return p1, rest[rows, rest.argmax(axis=1)]
+
+
+def _least_confidence_screen(p: np.ndarray, out: np.ndarray, checked: bool = False) -> tuple[float, bool]:
+    """``1 - p1``: p1 is exact, the difference rounds once (|error| <= u)."""
+    if not checked and not quick_simplex(p):
+        return 0.0, False
+    rows = np.arange(p.shape[0])
+    np.subtract(1, p[rows, p.argmax(axis=1)], out=out)
+    return 2.0 * (_unit_roundoff(p) + U64), True
+
+
+def _margin_screen(p: np.ndarray, out: np.ndarray, checked: bool = False) -> tuple[float, bool]:
+    """``1 - (p1 - p2)``: two roundings of values <= 1 (|error| <= 2u)."""
+    if not checked and not quick_simplex(p):
+        return 0.0, False
+    p1, p2 = _top_two_screen(p)
+    np.subtract(1, p1 - p2, out=out)
+    return 2.0 * 2 * (_unit_roundoff(p) + U64), True
+
+
+def _ratio_screen(p: np.ndarray, out: np.ndarray, checked: bool = False) -> tuple[float, bool]:
+    """``p2 / p1`` <= 1: one rounding (|error| <= u)."""
+    if not checked and not quick_simplex(p):
+        return 0.0, False
+    p1, p2 = _top_two_screen(p)
+    np.divide(p2, p1, out=out)
+    return 2.0 * (_unit_roundoff(p) + U64), True
 
 
 def entropy(probs: object, normalize: bool = False) -> np.ndarray:
