@@ -44,6 +44,7 @@ def _config(features: Path, **overrides: object) -> SimulationConfig:
         "train_steps": 20,
         "mc_samples": 4,
         "targets": (0.5, 0.99),
+        "target_mode": "absolute",
     }
     settings.update(overrides)
     return SimulationConfig(**settings)
@@ -73,6 +74,8 @@ def test_outputs_exist_and_every_strategy_has_every_round(finished: tuple) -> No
         "metric",
         "selection_seconds",
         "training_seconds",
+        "train_metric",
+        "kappa",
     ]
     for strategy in config.strategies:
         for seed in config.seeds:
@@ -90,7 +93,14 @@ def test_outputs_exist_and_every_strategy_has_every_round(finished: tuple) -> No
         assert len(first) == 1
     report = (out / "report.md").read_text()
     assert all(f"`{s}`" in report for s in config.strategies)
-    assert "Recommended" in report or "Nothing beats random" in report
+    assert "Too few seeds to tell" in report  # two seeds: no interval, said plainly
+    assert "## When to stop" in report and "Round-0 model" in report
+    for row in rows:  # train accuracy, agreement with the last round, classes picked
+        assert 0 <= row["train_metric"] <= 1
+        assert (row["kappa"] is None) == (row["round"] == 0) and (row["picked"] is None) == (
+            row["round"] == 0
+        )
+        assert row["round"] == 0 or sum(row["picked"]) == 10
 
 
 def _key(row: dict) -> tuple:
@@ -188,7 +198,7 @@ def test_segmentation_simulation_pays_clicks_for_images_and_regions(tmp_path: Pa
         0 < by[(s, 1)]["n_labeled"] - start <= 60 for s in ("random", "seg_entropy")
     )  # whole images fit
     report = (tmp_path / "report.md").read_text()
-    assert "mIoU" in report and "clicks to 30%" in report
+    assert "mIoU" in report and "clicks to 90% of random's best" in report
     with pytest.raises(ValueError, match="segmentation simulations run on dataset 'digit-scenes' with model"):
         preset("digit-scenes-segmentation", model="gal_cnn")
     with pytest.raises(ValueError, match="regions has no parameter cell; valid: measure, class_balance"):

@@ -196,7 +196,7 @@ def _floats(text: str) -> tuple[float, ...]:
 _SIM_SETTINGS = (
     "dataset", "images", "features", "image_size", "limit", "model", "initial", "initial_mode", "budget",
     "rounds", "seeds", "candidates", "retrain", "train_steps", "epochs", "batch_size", "lr", "mc_samples",
-    "targets", "loss_layers", "segments",
+    "targets", "target_mode", "loss_layers", "segments", "stop_threshold", "stop_window",
 )  # fmt: skip
 
 
@@ -221,9 +221,13 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     result = simulate(config, args.out, workers=args.workers, progress=not args.quiet)
     summary = result.summary
     if summary.recommended is not None:
-        print(f"recommended: {summary.recommended} (AUBC {summary.margin:+.4f} over random)")
+        gain = summary.comparisons[summary.recommended].gain
+        print(
+            f"recommended: {summary.recommended} (AUBC {gain.mean:+.4f} over random, "
+            f"95% CI {gain.low:+.4f} to {gain.high:+.4f})"
+        )
     else:
-        print("no strategy beat random by more than one seed standard deviation")
+        print("no strategy beat random: no 95% interval of an AUBC gain lies above zero (see the report)")
     print(f"report: {result.report}")
     return 0
 
@@ -339,7 +343,18 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--lr", type=float)
     sim.add_argument("--mc-samples", type=int, help="MC-dropout passes for Bayesian strategies")
     sim.add_argument("--loss-layers", type=lambda t: tuple(t.split(",")), help="learning_loss: module names")
-    sim.add_argument("--targets", type=_floats, help="accuracies to report labels-to-reach for (0.9,0.95)")
+    sim.add_argument(
+        "--targets",
+        type=_floats,
+        help="levels to count labels to reach: fractions of random's best metric (default 0.9,0.95,0.98)",
+    )
+    sim.add_argument(
+        "--target-mode",
+        choices=["relative", "absolute"],
+        help="relative (default): --targets scale random's best metric; absolute: they are the metric",
+    )
+    sim.add_argument("--stop-threshold", type=float, help="stabilising predictions: kappa (default 0.99)")
+    sim.add_argument("--stop-window", type=int, help="rounds the kappa (or plateau) must hold (default 3)")
     sim.add_argument("--segments", type=int, help="segmentation: superpixels per image (the labeling units)")
     sim.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1), help="parallel processes")
     sim.add_argument(

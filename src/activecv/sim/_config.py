@@ -29,6 +29,13 @@ class SimulationConfig:
     same initial weights for every strategy, or "warm": continue from the last round) for
     ``train_steps`` optimizer steps (at least one epoch), then measures test accuracy.
     ``random`` is always run as the baseline.
+
+    ``targets`` are the levels the report counts labels to reach: fractions of random's best
+    metric (mean over seeds of each seed's best round) when ``target_mode`` is "relative", the
+    metric itself when "absolute". Stopping (activecv._stopping): each round's model labels a
+    seeded ``stop_set`` of the pool; the report gives the round at which the mean Cohen's kappa
+    of successive rounds over ``stop_window`` rounds reaches ``stop_threshold``, and the round
+    at which the test metric plateaued (stands in for a labeled validation set).
     """
 
     task: str = "classification"
@@ -60,7 +67,12 @@ class SimulationConfig:
     mc_samples: int = 20
     embedding_layer: str = "features"
     loss_layers: tuple[str, ...] | None = None
-    targets: tuple[float, ...] = (0.9, 0.95)
+    targets: tuple[float, ...] = (0.9, 0.95, 0.98)
+    target_mode: str = "relative"  # targets as fractions of random's best metric, or "absolute"
+    stop_threshold: float = 0.99  # stabilising predictions: mean kappa over stop_window rounds
+    stop_window: int = 3
+    stop_set: int = 1000  # pool items every round's model labels (the stop set)
+    plateau_tolerance: float = 0.005  # plateau: the best metric rose by at most this over the window
     imbalance: float = 1.0
     segments: int = 64  # segmentation: superpixels per image (SLIC), the labeling units
 
@@ -71,7 +83,8 @@ class SimulationConfig:
         object.__setattr__(self, "seeds", tuple(self.seeds))
         object.__setattr__(self, "targets", tuple(self.targets))
         _check_strategies(strategies, self.strategy_params, self.task)
-        for name in ("initial", "budget", "rounds", "train_steps", "batch_size", "mc_samples", "segments"):
+        names = ("initial", "budget", "rounds", "train_steps", "batch_size", "mc_samples", "segments")
+        for name in (*names, "stop_window", "stop_set"):
             check_positive_int(getattr(self, name), name)
         for name in ("candidates", "limit", "epochs"):
             if getattr(self, name) is not None:
@@ -81,8 +94,12 @@ class SimulationConfig:
             raise InputError(f"initial_mode must be 'random' or 'balanced'; got {self.initial_mode!r}.")
         if self.retrain not in ("scratch", "warm"):
             raise InputError(f"retrain must be 'scratch' or 'warm'; got {self.retrain!r}.")
-        if not all(0.0 < t <= 1.0 for t in self.targets):
-            raise InputError(f"targets must be accuracies in (0, 1]; got {self.targets!r}.")
+        _check_targets(self.targets, self.target_mode)
+        if not 0.0 < self.stop_threshold <= 1.0 or self.plateau_tolerance < 0:
+            raise InputError(
+                f"stop_threshold must be a kappa in (0, 1] and plateau_tolerance >= 0; "
+                f"got {self.stop_threshold!r} and {self.plateau_tolerance!r}."
+            )
         _check_task(self.task, self.dataset, self.model, self.initial_mode)
         if self.imbalance < 1:
             raise InputError(f"imbalance must be >= 1; got {self.imbalance!r}.")
@@ -149,6 +166,14 @@ def _check_strategies(
         raise InputError(f"strategy_params names strategies not in the run: {', '.join(unknown)}.")
 
 
+def _check_targets(targets: tuple[float, ...], mode: str) -> None:
+    if mode not in ("relative", "absolute"):
+        raise InputError(f"target_mode must be 'relative' or 'absolute'; got {mode!r}.")
+    if not all(0.0 < t <= 1.0 for t in targets):
+        what = "fractions of random's best metric" if mode == "relative" else "metric values"
+        raise InputError(f"targets must be {what} in (0, 1]; got {targets!r}.")
+
+
 def _check_seeds(seeds: tuple[int, ...]) -> None:
     """A non-empty tuple of distinct ints (bools are not seeds)."""
     if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
@@ -191,7 +216,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         "candidates": 1000,
         "train_steps": 150,
         "mc_samples": 10,
-        "targets": (0.8, 0.85, 0.9),
     },
     # Gal, Islam & Ghahramani 2017 adapted to the bundled 4,000-image pool: 20 class-balanced
     # initial images, +10 per acquisition from a random subset of the pool, the dropout CNN.
@@ -227,7 +251,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         "weight_decay": 5e-4,
         "schedule": "step",
         "augment": True,
-        "targets": (0.8, 0.85, 0.9),
     },
     # Detection on scenes of 1-3 MNIST digits (64 x 64), class frequencies falling tenfold
     # from digit 0 to digit 9; the small grid detector; mAP@0.5 with pycocotools.
@@ -245,7 +268,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         "limit": 1500,
         "train_steps": 300,
         "imbalance": 10.0,
-        "targets": (0.5, 0.7),
     },
     # Semantic segmentation on the same scenes (class = the digit where its ink > 0.5, else
     # background): a small dilated FCN, mIoU; whole images chosen by random, mean pixel entropy or
@@ -267,7 +289,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         "lr": 5e-3,
         "mc_samples": 8,
         "segments": 64,
-        "targets": (0.3, 0.4),
     },
 }
 

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from activecv._errors import InputError
+from activecv._stopping import cohen_kappa, stop_set
 from activecv.io import UNLABELED
 from activecv.sim._config import BASELINE, REGIONS, SimulationConfig
 from activecv.sim._data import SimulationData
@@ -109,6 +110,27 @@ class _Classification:
 
         return float((predict(model, self.data.x_test).argmax(axis=1) == self.data.y_test).mean())
 
+    def train_metric(self, model: Any) -> float | None:
+        """Accuracy on the labeled set the model was trained on (an under-fit model's
+        uncertainty scores are noise)."""
+        from activecv.adapters.torch import predict
+
+        index = np.flatnonzero(self.labeled)
+        return float(
+            (predict(model, self.data.x_pool[index]).argmax(axis=1) == self.data.y_pool[index]).mean()
+        )
+
+    def stop_predictions(self, model: Any, positions: np.ndarray) -> np.ndarray | None:
+        """The model's labels of the stop set (pool positions), for stabilising predictions."""
+        from activecv.adapters.torch import predict
+
+        return np.asarray(predict(model, self.data.x_pool[positions]).argmax(axis=1))
+
+    def picked(self, before: np.ndarray) -> list[int] | None:
+        """Per class, how many items the last acquisition labeled."""
+        new = self.labeled & ~before
+        return np.bincount(self.data.y_pool[new], minlength=len(self.data.class_names)).tolist()
+
     def select(
         self, model: Any, strategy: Any, labeled: np.ndarray, rng: np.random.Generator, seed: int
     ) -> np.ndarray:
@@ -137,6 +159,15 @@ class _Detection(_Classification):
         from activecv.adapters.torch import GridDetector
 
         return GridDetector(len(self.data.class_names), self.data.input_shape[0], width=32)
+
+    def train_metric(self, model: Any) -> float | None:
+        return None
+
+    def stop_predictions(self, model: Any, positions: np.ndarray) -> np.ndarray | None:
+        return None  # boxes have no one label per item to agree on
+
+    def picked(self, before: np.ndarray) -> list[int] | None:
+        return None
 
     def train(self, model: Any, index: np.ndarray, seed: int) -> None:
         from activecv.adapters.torch import train_detector
@@ -198,6 +229,18 @@ class _Segmentation(_Classification):
         from activecv.adapters.torch import SegmentationFCN
 
         return SegmentationFCN(len(self.data.class_names), self.data.input_shape[0], width=16, dropout=0.1)
+
+    def train_metric(self, model: Any) -> float | None:
+        return None
+
+    def stop_predictions(self, model: Any, positions: np.ndarray) -> np.ndarray | None:
+        """Every pixel's predicted class over (at most 200 of) the stop set's images."""
+        from activecv.adapters.torch import predict_masks
+
+        return np.asarray(predict_masks(model, self.data.x_pool[positions[:200]])).ravel()
+
+    def picked(self, before: np.ndarray) -> list[int] | None:
+        return None
 
     def fit(self, model: Any, seed: int) -> int:
         from activecv.adapters.torch import train_segmenter
@@ -283,8 +326,11 @@ class _Segmentation(_Classification):
 def run_strategy(
     config: SimulationConfig, data: SimulationData, strategy: str, seed: int, progress: bool = True
 ) -> list[dict[str, Any]]:
-    """Rows (strategy, seed, round, n_labeled, metric, selection_seconds, training_seconds),
-    one per round; round 0 is the initial set."""
+    """Rows (strategy, seed, round, n_labeled, metric, selection_seconds, training_seconds,
+    train_metric, kappa, picked), one per round; round 0 is the initial set. ``train_metric``:
+    accuracy on the labeled set (classification); ``kappa``: agreement of this round's labels of
+    the stop set with the last round's; ``picked``: per class, the items the acquisition before
+    this round labeled (classification)."""
     import torch
 
     chosen = (
@@ -296,6 +342,9 @@ def run_strategy(
     rows: list[dict[str, Any]] = []
     model: Any = None
     selection_seconds = 0.0
+    stop_positions = stop_set(data.y_pool.shape[0], config.stop_set, [seed, 7])
+    previous: np.ndarray | None = None
+    picked: list[int] | None = None
     for round_index in range(config.rounds + 1):
         start = time.perf_counter()
         if model is None or config.retrain == "scratch":
@@ -305,6 +354,7 @@ def run_strategy(
         trained_on = task.fit(model, seed * 1_000 + round_index)
         training_seconds = time.perf_counter() - start
         metric = task.measure(model)
+        labels = task.stop_predictions(model, stop_positions)
         rows.append(
             {
                 "strategy": strategy,
@@ -314,8 +364,12 @@ def run_strategy(
                 "metric": metric,
                 "selection_seconds": selection_seconds,
                 "training_seconds": training_seconds,
+                "train_metric": task.train_metric(model),
+                "kappa": None if labels is None or previous is None else cohen_kappa(previous, labels),
+                "picked": picked,
             }
         )
+        previous = labels
         if progress:
             print(
                 f"[{strategy} seed {seed}] round {round_index}/{config.rounds}: {task.spent():g} "
@@ -329,6 +383,8 @@ def run_strategy(
             break
         start = time.perf_counter()
         rng = np.random.default_rng([seed, round_index + 1])
+        before = task.labeled.copy()
         task.acquire(model, chosen, rng, seed * 1_000 + round_index)
         selection_seconds = time.perf_counter() - start
+        picked = task.picked(before)
     return rows

@@ -2,7 +2,8 @@
 
 out/config.json            the configuration (a different one in the same directory is refused)
 out/runs/S-seedK.json      one finished pair; kept across restarts, so runs resume
-out/results.csv|json       the tidy table: strategy, seed, round, n_labeled, metric, times
+out/results.csv|json       the tidy table: strategy, seed, round, n_labeled, metric, times,
+                           train metric, kappa with the last round (json: classes picked)
 out/learning_curves.png    mean ± std per strategy
 out/report.md              AUBC, labels to reach each target, final metric, the verdict
 """
@@ -28,7 +29,17 @@ from activecv.sim._loop import run_strategy
 from activecv.sim._plot import plot_learning_curves
 from activecv.sim._report import Summary, render_markdown, summarize
 
-COLUMNS = ("strategy", "seed", "round", "n_labeled", "metric", "selection_seconds", "training_seconds")
+COLUMNS = (
+    "strategy",
+    "seed",
+    "round",
+    "n_labeled",
+    "metric",
+    "selection_seconds",
+    "training_seconds",
+    "train_metric",
+    "kappa",
+)  # fmt: skip; results.json also holds "picked" (per class, the items each acquisition labeled)
 
 
 @dataclass(frozen=True)
@@ -140,7 +151,7 @@ def write_outputs(config: SimulationConfig, out: Path, data_name: str) -> Simula
             if path.exists():
                 rows += json.loads(path.read_text())
     with open(out / "results.csv.partial", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
     os.replace(out / "results.csv.partial", out / "results.csv")
