@@ -205,8 +205,9 @@ def _next(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     with Project(args.dir) as project:
         status = project.status()
+        signal = project.stopping()
     if args.json:
-        print(json.dumps(status.as_dict(), indent=2))
+        print(json.dumps({**status.as_dict(), "stopping": signal.as_dict()}, indent=2))
         return 0
     print(f"project {status.project_id} ({status.task}): {status.items} images")
     print(f"labeled {status.labeled}, unlabeled {status.unlabeled}")
@@ -216,7 +217,29 @@ def _status(args: argparse.Namespace) -> int:
     print(f"class balance ({'boxes' if status.task == 'detection' else 'images'}): {balance}")
     leases = ", ".join(f"{who} {count}" for who, count in status.leases.items()) or "none"
     print(f"pending leases: {leases}")
+    _print_stopping(signal)
     return 0
+
+
+def _print_stopping(signal: Any) -> None:
+    """Stabilising predictions: each round's kappa with the last, and whether to stop."""
+    if not signal.rounds:
+        return
+    print(
+        f"stopping (kappa of successive rounds on {signal.stop_set} items, "
+        f">= {signal.threshold:g} over {signal.window} rounds):"
+    )
+    for entry in signal.rounds:
+        if entry.status != "ok":
+            print(f"  round {entry.round}: {entry.status}: {entry.predictions} (left out)")
+        else:
+            print(
+                f"  round {entry.round}: " + ("first" if entry.kappa is None else f"kappa {entry.kappa:.4f}")
+            )
+    if signal.stable_since is not None:
+        print(f"  predictions stable since round {signal.stable_since}: consider stopping annotation")
+    else:
+        print("  not stable yet: keep annotating")
 
 
 def add_project_parser(commands: Any) -> None:

@@ -34,6 +34,7 @@ from activecv.project._records import (
     RoundRecord,
     SelectedItem,
 )
+from activecv.project._stopping import StoppingSignal, stopping_signal
 
 TASKS = ("classification", "detection", "segmentation")
 
@@ -262,6 +263,11 @@ class Project:
     def rounds(self) -> list[RoundRecord]:
         """Every round's record (strategy, params, seed, model version, ...), oldest first."""
         return rounds.rounds(self._ledger)
+
+    def stopping(self, threshold: float = 0.99, window: int = 3) -> StoppingSignal:
+        """When to stop: Cohen's kappa between successive rounds' recorded predictions on a
+        fixed stop set (Bloodgood & Vijay-Shanker 2009); a missing or changed file is reported."""
+        return stopping_signal(self.rounds(), self.id, self.directory, threshold, window)
 
     def selection(self, round_number: int | None = None) -> list[SelectedItem]:
         """One round's selected items (default: the latest round), best first."""
