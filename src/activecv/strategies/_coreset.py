@@ -6,7 +6,8 @@ import numpy as np
 
 from activecv._progress import Progress
 from activecv._validation import as_array, check_budget, check_finite, labeled_positions
-from activecv.strategies._backends import NUMPY, Backend
+from activecv.strategies._backends import NUMPY, Backend, NumpyPoints, Space
+from activecv.strategies._distances import PROJECTION_RANK, PROJECTION_SAMPLE, PrunedMinDistances
 from activecv.types import Selection
 
 
@@ -46,15 +47,34 @@ def greedy_kcenter(
         available[first] = False
         d2 = space.squared_distances_to(first)
     total = min(budget, int(available.sum()) + len(chosen))
+    d2[~available] = -np.inf  # taken: never the maximum, never updated
+    pruned = _pruned(space, x, total - len(chosen))
     while len(chosen) < total:
-        u = int(np.argmax(np.where(available, d2, -1.0)))  # first maximum: lowest position
+        u = int(np.argmax(d2))  # first maximum: lowest position
         chosen.append(u)
         radii.append(float(np.sqrt(d2[u])))
-        available[u] = False
-        np.minimum(d2, space.squared_distances_to(u), out=d2)
+        d2[u] = -np.inf
+        if pruned is not None:
+            pruned.update(d2, u)
+        else:
+            np.minimum(d2, space.squared_distances_to(u), out=d2)
         if progress is not None:
             progress.update(len(chosen))
     return np.asarray(chosen, dtype=np.int64), np.asarray(radii)
+
+
+PRUNE_MIN_STEPS = 64
+"""Greedy steps from which the numpy backend prunes its updates (the projection costs about
+one product over the pool; each pruned step saves most of one)."""
+
+
+def _pruned(space: Space, x: np.ndarray, steps: int) -> PrunedMinDistances | None:
+    """Pruned updates for the numpy backend on a pool worth it: wide rows, many steps."""
+    if not isinstance(space, NumpyPoints) or steps < PRUNE_MIN_STEPS:
+        return None
+    if x.shape[1] < 2 * PROJECTION_RANK or x.shape[0] < PROJECTION_SAMPLE:
+        return None
+    return PrunedMinDistances(space.x, space.sq, PROJECTION_RANK)
 
 
 def kcenter_greedy(

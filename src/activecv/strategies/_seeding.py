@@ -48,8 +48,12 @@ class Points:
     def squared_distances_to(self, j: int) -> np.ndarray:
         if self.vectors is not None:
             return squared_distances_to(self.vectors, self.sq, j)
-        cross = (self.a @ self.a[j]) * (self.h @ self.h[j])
-        return np.maximum(self.sq + self.sq[j] - 2.0 * cross, 0.0)
+        cross = self.a @ self.a[j]
+        cross *= self.h @ self.h[j]
+        cross *= 2.0
+        out = self.sq + self.sq[j]  # the same operations, in place: (sq + sq_j) - 2 cross
+        out -= cross
+        return np.maximum(out, 0.0, out=out)
 
 
 def kmeans_pp_seeding(
@@ -75,10 +79,13 @@ def kmeans_pp_seeding(
         start = int(rng.choice(candidates))
     chosen, dists = [start], [float(np.sqrt(space.sq[start]))]
     available[start] = False
-    d2 = space.squared_distances_to(start)
+    # D(x)^2 of available items, 0 for the others: the minimum with a new seed's distances
+    # (>= 0) keeps those at 0, so one array serves as the weights without a mask per step
+    d2 = np.where(available, space.squared_distances_to(start), 0.0)
+    cumulative = np.empty_like(d2)
     total = min(budget, int(available.sum()) + 1)
     while len(chosen) < total:
-        cumulative = np.cumsum(np.where(available, d2, 0.0))
+        np.cumsum(d2, out=cumulative)
         if cumulative[-1] > 0:  # the draw lands on an item of positive weight
             u = int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right"))
         else:
@@ -86,6 +93,7 @@ def kmeans_pp_seeding(
         chosen.append(u)
         dists.append(float(np.sqrt(d2[u])))
         available[u] = False
+        d2[u] = 0.0
         np.minimum(d2, space.squared_distances_to(u), out=d2)
         if progress is not None:
             progress.update(len(chosen))
