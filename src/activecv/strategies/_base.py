@@ -171,7 +171,7 @@ class ScoreStrategy(Strategy):
         return Selection(ranking.positions, ranking.scores, self.name)
 
 
-SCREEN_CHUNK_ELEMENTS = 2**22
+SCREEN_CHUNK_ELEMENTS = 2**24
 """Elements of one array chunk of the screened top-k (a view; its blocks go to the threads)."""
 
 

@@ -133,9 +133,14 @@ def map_blocks(fn: Callable[[int, int], T], n_rows: int, block_rows: int) -> lis
     numpy's ufuncs and reductions release the GIL, so kernels made of them run on every core.
     """
     bounds = [(start, min(start + block_rows, n_rows)) for start in range(0, n_rows, block_rows)]
-    if len(bounds) <= 1 or worker_count() == 1:
+    workers = worker_count()
+    if len(bounds) <= 1 or workers == 1:
         return [fn(start, stop) for start, stop in bounds]
-    return list(_executor().map(lambda b: fn(*b), bounds))
+    # one task per worker, each a contiguous run of blocks: few futures, little GIL-held overhead
+    per = -(-len(bounds) // workers)
+    groups = [bounds[i : i + per] for i in range(0, len(bounds), per)]
+    parts = _executor().map(lambda group: [fn(start, stop) for start, stop in group], groups)
+    return [result for part in parts for result in part]
 
 
 Screen = Callable[[np.ndarray, np.ndarray, bool], tuple[float, bool]]
