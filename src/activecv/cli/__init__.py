@@ -15,6 +15,7 @@ import numpy as np
 import activecv
 from activecv._errors import ActiveCVError, InputError
 from activecv.cli._args import parse_param, pixel_pair
+from activecv.cli._labels import add_confident_arguments, run_confident
 from activecv.cli._predict import add_predict_parser
 from activecv.cli._project import add_project_parser
 from activecv.cli._serve import add_serve_parser
@@ -139,6 +140,13 @@ def _labeled_images(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, t
 
 
 def _cmd_review_labels(args: argparse.Namespace) -> int:
+    if args.method == "confident":
+        return run_confident(args, _labeled_images)
+    if args.predictions is not None:
+        raise InputError(
+            "--predictions gives probabilities, which AUM cannot use (it trains the model); "
+            "add --method confident, or pass --dataset or --images."
+        )
     import torch
 
     from activecv.adapters.torch import build_model, find_mislabeled
@@ -290,9 +298,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     review = commands.add_parser(
         "review-labels",
-        help="list labels that are likely wrong (Area Under the Margin), most suspect first",
+        help="list labels that are likely wrong (AUM or confident learning), most suspect first",
         description="Trains the model twice with threshold samples (Pleiss et al. 2020) and lists the "
-        "labels whose AUM falls below the 99th percentile of the thresholds'. Needs the torch extra.",
+        "labels whose AUM falls below the 99th percentile of the thresholds'. Needs the torch extra. "
+        "--method confident: confident learning (Northcutt et al. 2021) on out-of-sample probabilities, "
+        "from --predictions or from --folds-fold cross-validation of --model or --fit-predict.",
     )
     source = review.add_mutually_exclusive_group(required=True)
     source.add_argument("--dataset", help="a bundled dataset (its training split)")
@@ -305,7 +315,10 @@ def build_parser() -> argparse.ArgumentParser:
     review.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate, constant (default 1e-3)")
     review.add_argument("--batch-size", type=int, default=64)
     review.add_argument("--seed", type=int, default=0)
-    review.add_argument("--out", type=Path, default=Path("review.csv"), help="CSV rank,id,label,aum")
+    add_confident_arguments(review, source)
+    review.add_argument(
+        "--out", type=Path, default=Path("review.csv"), help="CSV rank,id,label,aum (or confident's)"
+    )
     review.add_argument("--quiet", action="store_true", help="no progress lines")
     review.set_defaults(run=_cmd_review_labels)
 

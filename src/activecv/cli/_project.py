@@ -118,6 +118,20 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _suspects(args: argparse.Namespace) -> int:
+    from activecv.review import read_review_csv
+
+    rows = read_review_csv(args.file)
+    with Project(args.dir) as project:
+        recorded = project.record_suspects(rows)
+    method = rows[0][1] if rows else "review"
+    print(
+        f"recorded {recorded} suspect labels ({method}) in {args.dir}; send them for relabeling with: "
+        f"activecv project export {args.dir} --items suspect --format labelstudio|csv|coco --out F"
+    )
+    return 0
+
+
 def _import(args: argparse.Namespace) -> int:
     with Project(args.dir) as project:
         report = import_labels(project, args.file, args.format, annotator=args.annotator)
@@ -312,6 +326,16 @@ def add_project_parser(commands: Any) -> None:
     out.add_argument("--local-files-root", type=Path, help="Label Studio's local-files document root")
     out.add_argument("--model-version", help="Label Studio prediction model_version (default: the round's)")
     out.set_defaults(run=_export)
+
+    sus = sub.add_parser(
+        "suspects",
+        help="record a review-labels CSV as the project's suspect labels (export --items suspect)",
+        description="Replaces the project's review list with FILE (activecv review-labels --out; ids "
+        "are the images' registered paths or ledger ids).",
+    )
+    sus.add_argument("dir", type=Path)
+    sus.add_argument("file", type=Path)
+    sus.set_defaults(run=_suspects)
 
     imp = sub.add_parser("import", help="import labels from an annotation tool's export")
     imp.add_argument("dir", type=Path)

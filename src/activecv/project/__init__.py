@@ -22,6 +22,7 @@ from activecv.project._records import (
     SelectedItem,
 )
 from activecv.project._schema import SCHEMA_VERSION
+from activecv.project._suspects import Suspect
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -42,6 +43,7 @@ __all__ = [
     "RoundProgress",
     "RoundRecord",
     "SelectedItem",
+    "Suspect",
     "export",
     "import_labels",
     "pull",

@@ -31,7 +31,7 @@ from activecv.project._project import Project
 from activecv.project._records import ProjectError, QueuedItem
 
 FORMATS = ("labelstudio", "csv", "coco", "masks")
-ITEM_SETS = ("selection", "queue", "labeled", "unlabeled", "all")
+ITEM_SETS = ("selection", "queue", "suspect", "labeled", "unlabeled", "all")
 
 
 @dataclass(frozen=True)
@@ -75,9 +75,10 @@ def export(
         raise ProjectError(f"items must be one of {', '.join(ITEM_SETS)}; got {items!r}.")
     if items != "selection" and round_number is not None:
         raise ProjectError(f"round selects a round's selection; it cannot be combined with items={items!r}.")
-    if fmt == "labelstudio" and items not in ("selection", "queue"):
+    if fmt == "labelstudio" and items not in ("selection", "queue", "suspect"):
         raise ProjectError(
-            f"Label Studio tasks are made from a round's selection or the queue; got items={items!r}."
+            "Label Studio tasks are made from a round's selection, the queue or the suspect labels; "
+            f"got items={items!r}."
         )
     if fmt == "masks" and project.task != "segmentation":
         raise ProjectError(f"masks are the labels of a segmentation project; this one is {project.task}.")
@@ -112,6 +113,9 @@ def rows_of(project: Project, items: str, round_number: int | None) -> list[Expo
             ExportRow(q.id, q.path, q.width, q.height, None, rank, q.value, None, q.model_version)
             for rank, q in enumerate(queued, 1)
         ]
+    if items == "suspect":  # labels a review found likely wrong, most suspect first
+        found = [(s, project.item(s.item_id)) for s in project.suspects()]
+        return [ExportRow(i.id, i.path, i.width, i.height, None, s.rank, s.score) for s, i in found]
     return [ExportRow(i.id, i.path, i.width, i.height) for i in project.items(items)]
 
 

@@ -17,6 +17,7 @@ from activecv.project import _links as links
 from activecv.project import _pool as pool
 from activecv.project import _region_rounds as region_rounds
 from activecv.project import _rounds as rounds
+from activecv.project import _suspects as suspects
 from activecv.project import _work as work
 from activecv.project._discover import describe, find_images, is_uri, read_manifest, relative_path, unique
 from activecv.project._ledger import LEDGER, Ledger, check_same_project
@@ -35,6 +36,7 @@ from activecv.project._records import (
     SelectedItem,
 )
 from activecv.project._stopping import StoppingSignal, stopping_signal
+from activecv.project._suspects import Suspect
 
 TASKS = ("classification", "detection", "segmentation")
 
@@ -333,6 +335,17 @@ class Project:
     def record_label_studio(self, link: LabelStudioLink, tasks: dict[int, int]) -> None:
         """Remember where the project was pushed and each pushed image's task (item -> task id)."""
         links.record(self._ledger, link, tasks)
+
+    def record_suspects(self, rows: Sequence[tuple[int | str, str, int, float, str | None]]) -> int:
+        """Make ``rows`` (item id or registered path, method, rank, score, suggested class) the
+        review list, replacing the previous one; ``export(items="suspect")`` sends it out."""
+        ids = self.item_ids([row[0] for row in rows], "suspect ids")
+        suspects.replace(self._ledger, [(i, *row[1:]) for i, row in zip(ids, rows, strict=True)])
+        return len(rows)
+
+    def suspects(self) -> list[Suspect]:
+        """The review list (labels likely wrong), most suspect first."""
+        return suspects.suspects(self._ledger)
 
     def status(self) -> ProjectStatus:
         """Counts: items, labeled, per round (selected, labeled), class balance, pending leases."""

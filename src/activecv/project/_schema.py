@@ -127,6 +127,18 @@ MIGRATIONS: list[str] = [
         task_id INTEGER NOT NULL
     );
     """,
+    # 6: labels a review found likely wrong (review-labels: AUM or confident learning), to send
+    # back for relabeling; a new review list replaces the old one.
+    """
+    CREATE TABLE suspects (
+        item_id INTEGER PRIMARY KEY REFERENCES items (id),
+        method TEXT NOT NULL,             -- aum | confident
+        rank INTEGER NOT NULL,            -- 1 = most suspect
+        score REAL NOT NULL,              -- AUM or self-confidence: lower = more suspect
+        suggested TEXT,                   -- the class the model prefers (confident learning)
+        flagged_at TEXT NOT NULL          -- ISO 8601, UTC
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -15,6 +15,7 @@ from activecv.review._confident import (
     find_label_issues,
     label_quality_scores,
 )
+from activecv.review._csv import read_review_csv, write_label_issues_csv
 from activecv.review._folds import cross_val_probs, stratified_folds
 
 __all__ = [
@@ -26,5 +27,7 @@ __all__ = [
     "cross_val_probs",
     "find_label_issues",
     "label_quality_scores",
+    "read_review_csv",
     "stratified_folds",
+    "write_label_issues_csv",
 ]
