@@ -1,20 +1,26 @@
-"""BatchBALD: activecv vs batchbald_redux on 10,000 x 20 x 10, budgets 10 and 50.
+"""BatchBALD: activecv vs batchbald_redux on 10,000 x 20 x 10, budgets 10 and 50, M = 10,000.
 
-    python benchmarks/bench_batchbald.py [--redux-budgets 10]
+    python benchmarks/bench_batchbald.py [--budgets 10,50] [--redux-budgets 10,50]
+        [--backends numpy,torch] [--cap 900]
 
-batchbald_redux is optional: pip install --no-deps batchbald_redux==2.0.5 toma tqdm
-(next to torch==2.13.0). Both get the same float64 log-probabilities and M = 10,000.
+Each measurement runs in a fresh process (wall time, peak RSS). batchbald_redux is optional:
+pip install --no-deps batchbald_redux==2.0.5 toma tqdm (next to torch==2.13.0); it gets the
+same float64 log-probabilities and M = 10,000. A run longer than ``--cap`` seconds (the issue's
+15 minutes) is killed and recorded as the cap with ``"capped": true``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing as mp
+import os
 import sys
+from typing import Any
 
 import numpy as np
 
-from _measure import machine, measure
+from _measure import _child, machine, measure
 
 N, K, C = 10_000, 20, 10
 
@@ -26,13 +32,18 @@ def make_mc_probs(seed: int = 0) -> np.ndarray:
     return p / p.sum(axis=2, keepdims=True)
 
 
-def ours(budget: int):
+def ours(budget: int, backend: str = "numpy"):
     import activecv as acv
 
     p = make_mc_probs()
+    if backend == "torch":
+        import torch  # imported before the clock starts, as a torch user has it already
+
+        torch.set_num_threads(os.cpu_count() or 1)
 
     def run():
-        return acv.select("batchbald", budget=budget, mc_probs=p, rng=0).indices.tolist()
+        sel = acv.select(acv.get_strategy("batchbald", backend=backend), budget=budget, mc_probs=p, rng=0)
+        return sel.indices.tolist()
 
     return run
 
@@ -49,19 +60,43 @@ def redux(budget: int):
     return run
 
 
+def measure_capped(cap: float, fn: Any, *args: Any) -> dict[str, Any]:
+    """``measure`` with a wall-clock cap: past it the process is killed, the cap recorded."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(fn, args, queue))
+    proc.start()
+    try:
+        out = queue.get(timeout=cap + 60)  # the inputs are prepared before the clock starts
+    except Exception:  # queue.Empty: still running at the cap
+        proc.kill()
+        proc.join()
+        return {"seconds": cap, "capped": True, "peak_rss_mib": None, "result": None}
+    proc.join()
+    if "error" in out:
+        raise RuntimeError(f"the measured call failed in its process: {out['error']}")
+    if out["seconds"] > cap:
+        out.update(seconds=cap, capped=True)
+    return dict(out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--budgets", default="10,50")
     parser.add_argument("--redux-budgets", default="10,50")
+    parser.add_argument("--backends", default="numpy,torch")
+    parser.add_argument("--cap", type=float, default=900.0)
     args = parser.parse_args()
     print(f"machine: {machine()}", file=sys.stderr)
-    rows = []
     for budget in map(int, args.budgets.split(",")):
-        rows.append({"method": "activecv", "budget": budget, **measure(ours, budget)})
-        print(json.dumps(rows[-1]), flush=True)
+        for backend in args.backends.split(","):
+            row = {"method": f"activecv ({backend})", "budget": budget, **measure(ours, budget, backend)}
+            row["load_average"] = os.getloadavg()
+            print(json.dumps(row), flush=True)
         if str(budget) in args.redux_budgets.split(","):
-            rows.append({"method": "batchbald_redux", "budget": budget, **measure(redux, budget)})
-            print(json.dumps(rows[-1]), flush=True)
+            row = {"method": "batchbald_redux", "budget": budget, **measure_capped(args.cap, redux, budget)}
+            row["load_average"] = os.getloadavg()
+            print(json.dumps(row), flush=True)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from activecv.strategies._base import (
     check_number,
     register,
 )
-from activecv.strategies._batchbald import greedy_batchbald
+from activecv.strategies._batchbald import check_batchbald_backend, greedy_batchbald, resolve_batchbald_kernel
 from activecv.strategies._cluster_margin import candidate_clusters, cluster_margin_select
 from activecv.strategies._coreset import greedy_kcenter
 from activecv.strategies._discriminative import discriminative_select, training_settings
@@ -48,6 +48,9 @@ class BatchBald(BatchStrategy):
     ----------
     num_samples : int
         Label configurations M of the sampled estimator (10,000 as in the paper).
+    backend : {"numpy", "torch", "auto"}
+        Who evaluates the candidates: numpy (default), torch (float32, on the GPU when there is
+        one; ``activecv[torch]``, imported only now) or "auto" (torch when it sees a GPU).
     """
 
     name: ClassVar[str] = "batchbald"
@@ -55,16 +58,22 @@ class BatchBald(BatchStrategy):
     requires: ClassVar[Requirements] = (("mc_probs",),)
     stochastic: ClassVar[bool] = True
     num_samples: int = 10_000
+    backend: str = "numpy"
 
     def __post_init__(self) -> None:
         check_positive_int(self.num_samples, "num_samples")
+        check_batchbald_backend(self.backend)
 
     def select(self, pool: Pool, budget: int, ctx: Context) -> Selection:
         p = pool.full("mc_probs")
         available = ctx.unlabeled(0, p.shape[0])
         progress = _progress(self.name, budget, available, ctx)
-        indices, scores = greedy_batchbald(p, budget, available, self.num_samples, ctx.rng, progress)
-        return Selection(indices, scores, self.name, {"num_samples": self.num_samples})
+        kernel = resolve_batchbald_kernel(self.backend, p)
+        indices, scores = greedy_batchbald(p, budget, available, self.num_samples, ctx.rng, progress, kernel)
+        info: dict[str, object] = {"num_samples": self.num_samples}
+        if kernel is not None:
+            info["backend"] = kernel.name
+        return Selection(indices, scores, self.name, info)
 
 
 @register

@@ -10,6 +10,7 @@ from activecv.adapters.torch._aum import (
     flag_mislabeled,
     make_threshold_sets,
 )
+from activecv.adapters.torch._batchbald import TorchJointEntropies, batchbald_kernel
 from activecv.adapters.torch._detections import from_torchvision
 from activecv.adapters.torch._detector import GridDetector, detect, train_detector
 from activecv.adapters.torch._export import export_onnx
@@ -54,6 +55,8 @@ __all__ = [
     "MislabeledReport",
     "ResNet",
     "SegmentationFCN",
+    "TorchJointEntropies",
+    "batchbald_kernel",
     "build_model",
     "detect",
     "embed",
