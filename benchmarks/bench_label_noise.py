@@ -167,7 +167,9 @@ def main() -> None:
     summarize(args.out)
 
 
-def summarize(path: Path) -> None:
+def summarize(
+    path: Path,
+) -> None:  # also: python -c 'import bench_label_noise as b; b.summarize(b.RESULTS / "label_noise.jsonl")'
     """The markdown table (mean ± sd over seeds) and the plot beside the JSON lines."""
     rows = [json.loads(line) for line in path.read_text().splitlines() if line]
     methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
@@ -192,7 +194,8 @@ def summarize(path: Path) -> None:
                 q.std(ddof=1) if q.size > 1 else 0.0,
             )
             m = summary[(*key, method)]
-            cells.append(f"{m[0]:.2f} ± {m[1]:.2f} | {m[2]:.2f} ± {m[3]:.2f}")
+            seeds = "" if len(chosen) == 3 else f" (n={len(chosen)})"
+            cells.append(f"{m[0]:.2f} ± {m[1]:.2f}{seeds} | {m[2]:.2f} ± {m[3]:.2f}{seeds}")
         lines.append(f"| {key[0]} | {key[1]} | {key[2]:.0%} | " + " | ".join(cells) + " |")
     path.with_suffix(".table.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
