@@ -493,13 +493,31 @@ def test_pages_escape_what_they_show_and_link_label_studio_tasks(
         Project,
         "label_studio_tasks",
         lambda self, ids: {i: f"http://ls.test/tasks/{i}?a=1&b=2" for i in ids},
-        raising=False,  # Project.label_studio_tasks comes with `project push`
     )
     with client(ReviewConfig(project.directory, TOKEN)) as browser:
         page = browser.get("/rounds/1").text
     assert "x&lt;i&gt;&amp;&#x27;.png" in page and "x<i>" not in page
     for row in project.selection(1):
         assert f'<a class="task" href="http://ls.test/tasks/{row.id}?a=1&amp;b=2">' in page
+
+
+def test_a_confident_learning_list_opens_too(tmp_path: Path) -> None:
+    from activecv.service import ReviewConfig
+
+    project = small_project(tmp_path)
+    first, second = project.items()[1:3]
+    review = tmp_path / "confident.csv"
+    review.write_text(
+        "rank,id,label,suggested,self_confidence,normalized_margin\n"
+        f"1,{second.id},b,a,0.125,-0.75\n2,{first.path},a,b,0.25,-0.5\n"
+    )
+    with client(ReviewConfig(project.directory, TOKEN, suspects=review)) as browser:
+        page = browser.get("/suspects").text
+    assert ">self-confidence</th>" in page and "confident learning flags" in page
+    assert page.index("0.125") < page.index("0.25")
+    assert (
+        f'src="/items/{second.id}/thumbnail.png"' in page and f'src="/items/{first.id}/thumbnail.png"' in page
+    )
 
 
 def test_refusals_name_what_is_wrong(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -522,7 +540,8 @@ def test_refusals_name_what_is_wrong(tmp_path: Path, monkeypatch: pytest.MonkeyP
         ReviewConfig(project.directory, TOKEN, suspects=tmp_path / "missing.csv")
     (tmp_path / "bad.csv").write_text("id,label\n1,a\n")
     with pytest.raises(
-        ValueError, match=r"must have the columns rank,id,label,aum .*; got \['id', 'label'\]"
+        ValueError,
+        match=r"must have the columns rank,id,label and aum or self_confidence .*; got \['id', 'label'\]",
     ):
         client(ReviewConfig(project.directory, TOKEN, suspects=tmp_path / "bad.csv"))
     from activecv.service._thumbnails import thumbnail

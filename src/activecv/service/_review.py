@@ -125,7 +125,7 @@ class ReviewConfig:
 def create_review_app(config: ReviewConfig) -> FastAPI:
     """The review page's app over ``config.project`` (kept open for the app's life)."""
     project = Project(config.project)
-    suspects = read_suspects(config.suspects) if config.suspects is not None else None
+    score_name, suspects = read_suspects(config.suspects) if config.suspects is not None else ("", None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -204,7 +204,7 @@ def create_review_app(config: ReviewConfig) -> FastAPI:
         else:
             chosen = suspects[after : after + limit]  # ranks are 1..n, in order
             rows = [(*row, pages.thumbnail_cell(_item_id(project, row[1]))) for row in chosen]
-            body = pages.suspects(rows, limit, after + limit < len(suspects))
+            body = pages.suspects(rows, limit, after + limit < len(suspects), score_name)
         return pages.page("Suspect labels (review-labels)", body, NAVIGATION)
 
     app.add_middleware(ReviewGate, token=config.token)
@@ -226,17 +226,24 @@ def _item_id(project: Project, key: str) -> int | None:
         return None
 
 
-def read_suspects(path: Path) -> list[tuple[int, str, str, float]]:
-    """``review-labels``' CSV (``rank,id,label,aum``), in rank order."""
+SUSPECT_SCORES = {"aum": "AUM", "self_confidence": "self-confidence"}  # review-labels' methods
+
+
+def read_suspects(path: Path) -> tuple[str, list[tuple[int, str, str, float]]]:
+    """``review-labels``' CSV, AUM (``rank,id,label,aum``) or confident learning
+    (``rank,id,label,suggested,self_confidence,...``): the score's name and the rows
+    (rank, id, label, score) in rank order."""
     with open(path, newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
-        if reader.fieldnames != ["rank", "id", "label", "aum"]:
+        columns = reader.fieldnames or []
+        score = next((c for c in SUSPECT_SCORES if c in columns), None)
+        if columns[:3] != ["rank", "id", "label"] or score is None:
             raise InputError(
-                f"suspects file {str(path)!r} must have the columns rank,id,label,aum (activecv "
-                f"review-labels --out); got {reader.fieldnames}."
+                f"suspects file {str(path)!r} must have the columns rank,id,label and aum or "
+                f"self_confidence (activecv review-labels --out); got {columns}."
             )
-        rows = [(int(r["rank"]), r["id"], r["label"], float(r["aum"])) for r in reader]
-    return sorted(rows)
+        rows = [(int(r["rank"]), r["id"], r["label"], float(r[score])) for r in reader]
+    return SUSPECT_SCORES[score], sorted(rows)
 
 
 def learning_curves(path: Path) -> list[tuple[str, int, float, float, float, int]]:

@@ -249,14 +249,21 @@ def simulation(pictures: Sequence[str], curves: Sequence[Sequence[Any]], report:
     return "".join(parts)
 
 
-def suspects(rows: Sequence[Sequence[Any]], limit: int, more: bool) -> str:
-    """One page of ``review-labels``' suspect list (rank, id, label, AUM, picture)."""
+SUSPECT_TEXT = {
+    "AUM": "Labels whose area under the margin (AUM) is low: the model keeps disagreeing with them.",
+    "self-confidence": "Labels confident learning flags: out-of-sample probabilities put the item in "
+    "another class; lowest self-confidence first.",
+}
+
+
+def suspects(rows: Sequence[Sequence[Any]], limit: int, more: bool, score: str = "AUM") -> str:
+    """One page of ``review-labels``' suspect list (rank, id, label, score, picture)."""
     pages = [link(f"/suspects?{urlencode({'limit': limit})}", "first page")]
     if more and rows:
         pages.append(link(f"/suspects?{urlencode({'after': rows[-1][0], 'limit': limit})}", "next page"))
     return (
-        "<p>Labels whose area under the margin (AUM) is low: the model keeps disagreeing with them.</p>"
-        + table(["rank", "id", "label", "AUM", "image"], rows, 0, "suspects")
+        f"<p>{SUSPECT_TEXT.get(score, '')}</p>"
+        + table(["rank", "id", "label", score, "image"], rows, 0, "suspects")
         + f'<nav class="pages">{"".join(pages)}</nav>'
     )
 
