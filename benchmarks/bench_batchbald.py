@@ -1,7 +1,8 @@
 """BatchBALD: activecv vs batchbald_redux on 10,000 x 20 x 10, budgets 10 and 50, M = 10,000.
 
     python benchmarks/bench_batchbald.py [--budgets 10,50] [--redux-budgets 10,50]
-        [--backends numpy,torch] [--cap 900]
+        [--backends numpy,torch] [--cap 900] [--repeats 1]
+    python benchmarks/bench_batchbald.py --quality 20   # sampled-regime batch MI vs exact greedy
 
 Each measurement runs in a fresh process (wall time, peak RSS). batchbald_redux is optional:
 pip install --no-deps batchbald_redux==2.0.5 toma tqdm (next to torch==2.13.0); it gets the
@@ -80,19 +81,59 @@ def measure_capped(cap: float, fn: Any, *args: Any) -> dict[str, Any]:
     return dict(out)
 
 
+def exact_mi(p: np.ndarray, batch: list[int]) -> float:
+    """I(y_batch; w) from the full table of C^|batch| configurations (float64)."""
+    k = p.shape[1]
+    log_table = np.zeros((1, k))
+    for i in batch:
+        log_table = (log_table[:, None, :] + np.log(p[i]).T[None, :, :]).reshape(-1, k)
+    q = np.exp(log_table).mean(axis=1)
+    conditional = sum(-(p[i] * np.log(p[i])).sum(axis=1).mean() for i in batch)
+    return float(-(q * np.log(q)).sum() - conditional)
+
+
+def quality(seeds: int) -> None:
+    """Exact MI of the sampled-regime batch against exact greedy's, on small pools."""
+    from activecv.strategies import batchbald
+
+    cases = [
+        (60, 10, 5, 7, 1_000),
+        (40, 20, 10, 5, 100),
+        (100, 20, 4, 8, 200),
+        (100, 20, 4, 9, 10_000),
+    ]  # N K C b M
+    for n, k, c, b, m in cases:
+        ratios = []
+        for seed in range(seeds):
+            logits = np.random.default_rng(seed).normal(size=(n, k, c)) * 2.0
+            p = np.exp(logits - logits.max(axis=2, keepdims=True))
+            p /= p.sum(axis=2, keepdims=True)
+            exact = batchbald(p, b, num_samples=c**b).indices.tolist()  # exact throughout
+            sampled = batchbald(p, b, num_samples=m, rng=seed).indices.tolist()
+            ratios.append(exact_mi(p, sampled) / exact_mi(p, exact))
+        row = {"case": f"N={n} K={k} C={c} b={b} M={m}", "seeds": seeds, "min_ratio": min(ratios)}
+        print(json.dumps({**row, "mean_ratio": float(np.mean(ratios))}), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--budgets", default="10,50")
     parser.add_argument("--redux-budgets", default="10,50")
     parser.add_argument("--backends", default="numpy,torch")
     parser.add_argument("--cap", type=float, default=900.0)
+    parser.add_argument("--repeats", type=int, default=1, help="fresh processes per activecv figure")
+    parser.add_argument("--quality", type=int, default=0, help="only the MI check, on this many seeds")
     args = parser.parse_args()
+    if args.quality:
+        quality(args.quality)
+        return
     print(f"machine: {machine()}", file=sys.stderr)
     for budget in map(int, args.budgets.split(",")):
         for backend in args.backends.split(","):
-            row = {"method": f"activecv ({backend})", "budget": budget, **measure(ours, budget, backend)}
-            row["load_average"] = os.getloadavg()
-            print(json.dumps(row), flush=True)
+            for _ in range(args.repeats):
+                row = {"method": f"activecv ({backend})", "budget": budget, **measure(ours, budget, backend)}
+                row["load_average"] = os.getloadavg()
+                print(json.dumps(row), flush=True)
         if str(budget) in args.redux_budgets.split(","):
             row = {"method": "batchbald_redux", "budget": budget, **measure_capped(args.cap, redux, budget)}
             row["load_average"] = os.getloadavg()

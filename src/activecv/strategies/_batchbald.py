@@ -17,14 +17,18 @@ and one evaluation costs an (M x K) @ (K x C) product and M C logarithms per can
 
 Three things keep the greedy loop cheap:
 
-* **Lazy greedy.** ``I(y_n; w | y_A)`` can only decrease as A grows (the labels are
-  independent given the model, so the batch MI is submodular), so the last computed gain of a
-  candidate bounds its current one. Each step evaluates candidates in decreasing order of
-  their bounds, in doubling chunks, and stops once the best fresh gain beats every remaining
-  bound by ``LAZY_TOLERANCE`` (which covers the float32 rounding of two evaluations). In the
-  exact regime this gives the picks of evaluating everything. In the sampled regime the
-  estimate of a gain is noisy, so a bound holds only up to the estimator's error (about
-  M^-1/2); a candidate skipped wrongly has a true gain within that error of the pick.
+* **Bounded (lazy) greedy.** A candidate is evaluated only if no upper bound of its gain
+  rules it out. Two bounds: (1) ``I(y_n; w | y_A)`` can only decrease as A grows (the labels are
+  independent given the model, so the batch MI is submodular), so in the exact regime a
+  candidate's last computed gain bounds its current one; (2) every step, entropy's concavity
+  bounds ``sum_m pi_m H(r_m,n)`` by the same sum over groups of configurations with alike
+  posteriors (``_group_bounds``), at a cost of groups instead of configurations. (2) holds for
+  the sampled estimator too, exactly, since it is a statement about the sampled table itself; (1)
+  does not (each step's sample differs), so sampled steps use only (2). Exact regime: a
+  candidate is skipped only if a bound is below the best fresh gain by ``LAZY_TOLERANCE``
+  (float32 rounding), so the picks are those of evaluating every candidate. Sampled regime: a
+  candidate is skipped once its bound is within ``SAMPLED_TOLERANCE`` (1e-4 nats) of the best
+  fresh gain, below the estimator's own sampling error.
 * **Reused products.** The exact table grows by one outer product per chosen item. Sampled
   configurations are drawn once (M // K from each model) and then extended: each keeps the
   model it was drawn from and draws the new item's label from it, so its ``P[m, :]`` is
