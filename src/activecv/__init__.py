@@ -18,11 +18,13 @@ from activecv._errors import (
 )
 from activecv.strategies import (
     Strategy,
+    detection_costs,
     get_strategy,
     list_strategies,
     score,
     select,
     select_regions,
+    select_within_cost,
 )
 from activecv.types import Detections, RegionSelection, Selection
 
@@ -41,9 +43,11 @@ __all__ = [
     "Strategy",
     "UnknownStrategyError",
     "__version__",
+    "detection_costs",
     "get_strategy",
     "list_strategies",
     "score",
     "select",
     "select_regions",
+    "select_within_cost",
 ]

@@ -19,6 +19,7 @@ from activecv.strategies._base import (
 from activecv.strategies._batchbald import batchbald
 from activecv.strategies._bayesian import bald, mean_std, predictive_entropy, variation_ratio
 from activecv.strategies._coreset import kcenter_greedy
+from activecv.strategies._cost import detection_costs, select_within_cost
 from activecv.strategies._detection import box_distributions, box_uncertainty, enms
 from activecv.strategies._ranking import top_k
 from activecv.strategies._regions import grid_regions, select_regions, take_within_budget
@@ -42,6 +43,7 @@ __all__ = [
     "box_distributions",
     "box_uncertainty",
     "class_weights",
+    "detection_costs",
     "draw_candidates",
     "enms",
     "entropy",
@@ -62,6 +64,7 @@ __all__ = [
     "score",
     "select",
     "select_regions",
+    "select_within_cost",
     "softmax",
     "stochastic_sample",
     "take_within_budget",

@@ -227,50 +227,99 @@ def _intra_similarity(prototypes: dict[int, np.ndarray], banks: _Banks, novel_cl
     return min(sims) if sims else -1.0
 
 
-def _spend_quotas(active: dict[int, int], presence: np.ndarray, t_inter: float) -> None:
-    """One unit of quota off every minority class the accepted image shows (presence above
-    ``t_inter``); classes whose quota is used up leave ``active``."""
+def _spend_quotas(active: dict[int, float], presence: np.ndarray, t_inter: float, amount: float) -> None:
+    """``amount`` of quota (1 image, or the image's cost) off every minority class the accepted
+    image shows (presence above ``t_inter``); classes whose quota is used up leave ``active``."""
     for c in [c for c in active if presence[c] > t_inter]:
-        active[c] -= 1
+        active[c] -= amount
         if active[c] <= 0:
             del active[c]
 
 
-def _untaken_by_score(order: np.ndarray, taken: np.ndarray, n: int) -> list[int]:
-    """The first ``n`` images of ``order`` (best ENMS score first) not yet taken: the fill-up."""
-    return [int(i) for i in order if not taken[i]][:n]
+@dataclass
+class _Allowance:
+    """What is left of the budget: a count of images is a cost budget where every image costs 1."""
+
+    costs: np.ndarray  # (n,) per unlabeled image
+    left: float
+
+    def fits(self, i: int) -> bool:
+        return bool(self.costs[i] <= self.left)
+
+    def spend(self, i: int) -> None:
+        self.left -= float(self.costs[i])
+
+    def exhausted(self) -> bool:
+        return bool(self.left < self.costs.min())
+
+
+def _fill(order: np.ndarray, taken: np.ndarray, allowance: _Allowance) -> list[int]:
+    """The images of ``order`` not yet taken that still fit, in order (an image too dear for
+    what is left is passed over for cheaper ones after it): the fill-up."""
+    out = []
+    for i in order:
+        if not taken[i] and allowance.fits(int(i)):
+            allowance.spend(int(i))
+            out.append(int(i))
+    return out
+
+
+def _quotas(
+    labeled_class_counts: np.ndarray, params: EbalParams, budget: float, costs: np.ndarray | None
+) -> dict[int, float]:
+    """Minority quotas in images (§1.7), or with ``costs`` in annotation cost: the share
+    ``beta`` of the cost budget, split evenly over the minority classes."""
+    quotas = minority_quotas(labeled_class_counts, params.alpha, params.beta, max(1, int(budget)))
+    if costs is None or not quotas:
+        return {c: float(q) for c, q in quotas.items()}
+    return {c: params.beta * budget / len(quotas) for c in quotas}
 
 
 def ebal_select(
     images: Sequence[ImageSummary],
     positions: np.ndarray,
     labeled_class_counts: np.ndarray,
-    budget: int,
+    budget: float,
     params: EbalParams,
+    *,
+    costs: np.ndarray | None = None,
+    normalise: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, object]]:
     """Stage 2 of EBAL (§1.6-1.8) over unlabeled ``images`` at pool ``positions``.
+
+    ``budget`` counts images; with ``costs`` (one positive cost per image) it is an annotation
+    cost budget instead: the walk visits images by ENMS score per unit cost (by score with
+    ``normalise=False``), accepts an image only if it also fits what is left of the budget
+    (passing over a dear one for cheaper ones after it), the minority quotas are shares of the
+    cost and are spent by the cost of each accepted image.
 
     Returns the accepted pool positions in acceptance order, their ENMS scores and diagnostics.
     """
     scores = np.array([image.score for image in images])
-    order = np.argsort(-scores, kind="stable")  # ties: lower position first
-    if budget >= order.shape[0]:  # everything is taken: no diversity to enforce
+    unit = np.ones(len(images)) if costs is None else costs
+    keys = scores / unit if costs is not None and normalise else scores
+    order = np.argsort(-keys, kind="stable")  # ties: lower position first
+    allowance = _Allowance(unit, float(budget))
+    if unit.sum() <= budget:  # everything is taken: no diversity to enforce
         return positions[order], scores[order], {"stage2": "skipped: budget >= unlabeled pool"}
     dims = [p.shape[0] for image in images for p in image.prototypes.values()]
-    banks = _Banks(dims[0] if dims else 1, budget)
-    quotas = minority_quotas(labeled_class_counts, params.alpha, params.beta, budget)
+    banks = _Banks(dims[0] if dims else 1, min(len(images), int(budget // unit.min()) + 1))
+    quotas = _quotas(labeled_class_counts, params, budget, costs)
     active = dict(quotas)
     accepted: list[int] = []
     taken = np.zeros(len(images), dtype=bool)
-    rejected = {"intra": 0, "inter": 0}
+    rejected = {"intra": 0, "inter": 0} | ({"too_dear": 0} if costs is not None else {})
     m_intra_of: dict[int, float] = {}
     m_inter_of: dict[int, float] = {}
 
     def walk(t_intra: float, use_inter: bool) -> None:
         for i in order:
-            if len(accepted) == budget:
+            if allowance.exhausted():
                 return
             if taken[i]:
+                continue
+            if not allowance.fits(int(i)):
+                rejected["too_dear"] = rejected.get("too_dear", 0) + 1  # cost budgets only
                 continue
             image = images[i]
             m_intra = _intra_similarity(image.prototypes, banks, params.novel_class_policy)
@@ -286,25 +335,28 @@ def ebal_select(
                     continue
             accepted.append(int(i))
             taken[i] = True
+            allowance.spend(int(i))
             banks.add(image.prototypes)
             if use_inter:
-                _spend_quotas(active, image.presence, params.t_inter)
+                _spend_quotas(active, image.presence, params.t_inter, float(unit[i]))
 
     walk(params.t_intra, use_inter=True)
     n_diverse = len(accepted)
-    if params.fill_mode == "relax" and len(accepted) < budget:
+    if params.fill_mode == "relax":
         walk(params.t_intra + 0.1, use_inter=False)
     n_relaxed = len(accepted) - n_diverse
-    accepted += _untaken_by_score(order, taken, budget - len(accepted))
+    accepted += _fill(order, taken, allowance)
     chosen = np.array(accepted, dtype=np.int64)
     info: dict[str, object] = {
         "accepted_by_diversity": n_diverse,
         "accepted_by_relaxed_walk": n_relaxed,
         "filled_by_score": len(accepted) - n_diverse - n_relaxed,
         "rejected": rejected,
-        "minority_quotas": quotas,
-        "quotas_left": {c: active.get(c, 0) for c in quotas},
+        "minority_quotas": quotas if costs is not None else {c: int(q) for c, q in quotas.items()},
+        "quotas_left": {c: active.get(c, 0) if costs is not None else int(active.get(c, 0)) for c in quotas},
         "m_intra": m_intra_of,
         "m_inter": m_inter_of,
     }
+    if costs is not None:
+        info["cost_spent"] = float(unit[chosen].sum())
     return positions[chosen], scores[chosen], info

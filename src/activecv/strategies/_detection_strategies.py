@@ -136,6 +136,18 @@ class Ebal(EbalParams, BatchStrategy):
         check_choice(self.fill_mode, "fill_mode", ("entropy", "relax"))
 
     def select(self, pool: Pool, budget: int, ctx: Context) -> Selection:
+        return self._select(pool, budget, ctx, None, normalise=True)
+
+    def select_within_cost(
+        self, pool: Pool, cost_budget: float, costs: np.ndarray, ctx: Context, normalise: bool
+    ) -> Selection:
+        """EBAL under an annotation cost budget (``costs`` (N,) per pool image, validated):
+        see ``ebal_select``; ``info["cost_spent"]`` is what the selection costs."""
+        return self._select(pool, cost_budget, ctx, costs, normalise)
+
+    def _select(
+        self, pool: Pool, budget: float, ctx: Context, costs: np.ndarray | None, normalise: bool
+    ) -> Selection:
         detections = pool.full("detections")
         counts = pool.shared("labeled_class_counts")
         positions = np.flatnonzero(ctx.unlabeled(0, detections.shape[0]))
@@ -153,7 +165,15 @@ class Ebal(EbalParams, BatchStrategy):
                 )
             )
             progress.update(done)
-        indices, scores, info = ebal_select(images, positions, counts, budget, self)
+        indices, scores, info = ebal_select(
+            images,
+            positions,
+            counts,
+            budget,
+            self,
+            costs=None if costs is None else costs[positions],
+            normalise=normalise,
+        )
         info.update(
             positions=positions,
             enms_scores=np.array([image.score for image in images]),
