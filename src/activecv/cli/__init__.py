@@ -57,27 +57,48 @@ def _select_detections(args: argparse.Namespace, strategy: Strategy) -> int:
     if args.class_counts is not None:
         counts = np.array(args.class_counts)
     ids = np.array(pool.image_ids, dtype=object)
+    costs = None
+    if args.cost_budget is not None:
+        if args.seconds_per_box is None:
+            raise InputError(
+                "--cost-budget on detection JSON needs --seconds-per-box (the cost of an image)."
+            )
+        costs = activecv.detection_costs(pool.detections, args.seconds_per_box, args.seconds_per_image)
     return _select_and_write(
-        args, strategy, ids, "images", labeled, detections=pool.detections, labeled_class_counts=counts
+        args, strategy, ids, "images", labeled, costs, detections=pool.detections, labeled_class_counts=counts
     )
 
 
 def _select_and_write(
-    args: argparse.Namespace, strategy: Strategy, ids: np.ndarray, what: str, labeled: Any, **inputs: Any
+    args: argparse.Namespace,
+    strategy: Strategy,
+    ids: np.ndarray,
+    what: str,
+    labeled: Any,
+    costs: np.ndarray | None = None,
+    **inputs: Any,
 ) -> int:
-    """Run the selection, write ``rank,id,score`` to ``--out`` and say what was chosen."""
-    selection = activecv.select(
-        strategy,
-        args.budget,
-        rng=args.seed,
-        labeled=labeled,
-        candidates=args.candidates,
-        progress=not args.quiet,
-        **inputs,
-    )
+    """Run the selection (in items, or within ``--cost-budget`` with ``costs``), write
+    ``rank,id,score`` to ``--out`` and say what was chosen."""
+    if costs is not None:
+        selection = activecv.select_within_cost(
+            strategy, args.cost_budget, costs, rng=args.seed, labeled=labeled, **inputs
+        )
+    else:
+        selection = activecv.select(
+            strategy,
+            args.budget,
+            rng=args.seed,
+            labeled=labeled,
+            candidates=args.candidates,
+            progress=not args.quiet,
+            **inputs,
+        )
     write_selection_csv(args.out, selection, ids)
     if not args.quiet:
         chosen = f"selected {len(selection)} of {ids.shape[0]} {what} with {strategy.name}"
+        if costs is not None:
+            chosen += f", costing {selection.info['cost_spent']:g} of {args.cost_budget:g}"
         print(f"{chosen}; wrote {args.out}", file=sys.stderr)
     return 0
 
@@ -103,17 +124,42 @@ def _select_on_ray(args: argparse.Namespace, strategy: Strategy) -> int:
     return 0
 
 
+def _check_budget_arguments(args: argparse.Namespace) -> None:
+    """Exactly one of --budget (items) and --cost-budget (with where the costs come from)."""
+    if (args.budget is None) == (args.cost_budget is None):
+        raise InputError("select needs --budget N (items) or --cost-budget C (annotation cost), not both.")
+    if args.cost_budget is None and (args.costs_column or args.seconds_per_box is not None):
+        raise InputError("--costs-column and --seconds-per-box apply with --cost-budget; add it.")
+    if args.cost_budget is not None and (args.engine == "ray" or args.candidates is not None):
+        raise InputError(
+            "--cost-budget runs in one process on the whole pool; drop --engine ray and --candidates."
+        )
+    if args.cost_budget is not None and args.predictions.suffix.lower() != ".json" and not args.costs_column:
+        raise InputError("--cost-budget on a predictions file needs --costs-column NAME (one cost per item).")
+
+
+def _column_costs(pool: Any, name: str) -> np.ndarray:
+    if name not in pool.file.names:
+        raise InputError(
+            f"--costs-column {name!r} is not in {str(pool.file.path)!r}; "
+            f"it holds {', '.join(pool.file.names)}."
+        )
+    return np.asarray(pool.file.load(name))
+
+
 def _cmd_select(args: argparse.Namespace) -> int:
     strategy = get_strategy(args.strategy, **dict(parse_param(p) for p in args.param))
+    _check_budget_arguments(args)
     if args.engine == "ray":
         return _select_on_ray(args, strategy)
     if args.predictions.suffix.lower() == ".json":
         return _select_detections(args, strategy)
     # A score strategy streams the file: O(chunk + budget) memory, the pool is never loaded whole.
-    stream = isinstance(strategy, ScoreStrategy) and args.candidates is None
+    stream = isinstance(strategy, ScoreStrategy) and args.candidates is None and args.cost_budget is None
     pool = read_strategy_inputs(args.predictions, strategy, stream=stream)
+    costs = _column_costs(pool, args.costs_column) if args.cost_budget is not None else None
     return _select_and_write(
-        args, strategy, pool.ids, "items", pool.labeled, temperature=args.temperature, **pool.inputs
+        args, strategy, pool.ids, "items", pool.labeled, costs, temperature=args.temperature, **pool.inputs
     )
 
 
@@ -256,7 +302,17 @@ def build_parser() -> argparse.ArgumentParser:
         help=".npz or .parquet with ids and inputs, or COCO detection results .json",
     )
     sel.add_argument("--strategy", required=True, help="a name from `activecv strategies`")
-    sel.add_argument("--budget", required=True, type=int, help="number of items to select")
+    sel.add_argument("--budget", type=int, help="number of items to select (or --cost-budget)")
+    sel.add_argument(
+        "--cost-budget",
+        type=float,
+        help="annotation cost to spend instead (e.g. seconds): items ranked by score per unit cost",
+    )
+    sel.add_argument("--costs-column", help="--cost-budget: the predictions-file column of per-item costs")
+    sel.add_argument("--seconds-per-box", type=float, help="--cost-budget on detection JSON: cost per box")
+    sel.add_argument(
+        "--seconds-per-image", type=float, default=0.0, help="--cost-budget on detection JSON: cost per image"
+    )
     sel.add_argument("--candidates", type=int, help="score only a random subset of this many unlabeled items")
     sel.add_argument("--seed", type=int, help="random seed (ties break at random when given)")
     sel.add_argument("--temperature", type=float, help="softmax temperature for logits")
