@@ -409,7 +409,7 @@ def _agreement(rows: list[dict[str, Any]]) -> None:
             ref = by_key.get((row["workload"], "batchbald_redux"), {}).get("result")
             if ref is not None:
                 row["same_set_as_redux"] = len(set(row["result"]) & set(ref))
-            else:  # redux capped at b=50: greedy, so its b=10 picks are its first 10 at b=50
+            elif row["workload"] == "batchbald50":  # redux capped: greedy, its b=10 picks come first
                 ref = by_key.get(("batchbald10", "batchbald_redux"), {}).get("result")
                 row["redux_reference"] = "its b=10 picks"
             if ref is not None:
@@ -485,7 +485,8 @@ def _ratio(a: float | None, b: float | None, b_is_cap: bool = False) -> str:
     """a / b; "< r" where b is a cap the other call did not finish within."""
     if a is None or b is None:
         return "-"
-    return f"< {a / b:.2f}x" if b_is_cap else f"{a / b:.2f}x"
+    ratio = f"{a / b:.2f}x" if a / b >= 0.1 else f"{a / b:.2g}x"
+    return f"< {ratio}" if b_is_cap else ratio
 
 
 def _cell(row: dict[str, Any] | None) -> str:
@@ -587,7 +588,7 @@ def markdown(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
                 f" | {_fmt_mib(row.get('peak_rss_mib'))} | {_ratio(seconds, numpy_s)}"
                 f" | {_ratio(seconds, fastest, 'the cap' in str(name))} | {agree} |"
             )
-    lines += ["", *meta.get("notes", []), ""]
+    lines += ["", *NOTES, ""]
     return "\n".join(lines)
 
 
@@ -670,7 +671,6 @@ def main() -> None:
         "repeats": args.repeats,
         "cap_s": args.cap_s,
         "mem_limit_gib": args.mem_limit_gb,
-        "notes": NOTES,
     }
     print(f"machine: {meta['machine']}; load {meta['load_before']}", file=sys.stderr)
     rows = measure_all(args)
