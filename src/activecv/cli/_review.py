@@ -4,30 +4,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 from typing import Any
-
-from activecv._errors import InputError
 
 
 def _ui(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from activecv.cli._serve import LOOPBACK  # here: _serve imports this module's importer
+    from activecv.cli._serve import check_host_and_token  # here: _serve imports this module's importer
     from activecv.service import ReviewConfig, create_review_app
 
-    if args.allow_anonymous and args.host not in LOOPBACK and not args.host.startswith("127."):
-        raise InputError(
-            f"--allow-anonymous serves without a token, so only on a loopback host (127.0.0.1, ::1, "
-            f"localhost); got --host {args.host}. Set ACTIVECV_SERVICE_TOKEN to serve on the network."
-        )
-    if args.token:
-        print(
-            "warning: --token is visible to other users of this machine in the process list; "
-            "prefer the ACTIVECV_SERVICE_TOKEN environment variable",
-            file=sys.stderr,
-        )
+    check_host_and_token(args)
     token = args.token or os.environ.get("ACTIVECV_SERVICE_TOKEN")
     config = ReviewConfig(
         project=args.dir,

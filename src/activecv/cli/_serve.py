@@ -15,6 +15,21 @@ from activecv.cli._project import read_classes
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
+def check_host_and_token(args: argparse.Namespace) -> None:
+    """Anonymous only on a loopback host; a token on the command line is warned about."""
+    if args.allow_anonymous and args.host not in LOOPBACK and not args.host.startswith("127."):
+        raise InputError(
+            f"--allow-anonymous serves without a token, so only on a loopback host (127.0.0.1, ::1, "
+            f"localhost); got --host {args.host}. Set ACTIVECV_SERVICE_TOKEN to serve on the network."
+        )
+    if args.token:
+        print(
+            "warning: --token is visible to other users of this machine in the process list; "
+            "prefer the ACTIVECV_SERVICE_TOKEN environment variable",
+            file=sys.stderr,
+        )
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -34,17 +49,7 @@ def _serve(args: argparse.Namespace) -> int:
     metric = args.annotate_metric or defaults[args.task]
     top = args.top if args.threshold is None else None
     policy = AnnotatePolicy(metric, threshold=args.threshold, top=top, window=args.window)
-    if args.allow_anonymous and args.host not in LOOPBACK and not args.host.startswith("127."):
-        raise InputError(
-            f"--allow-anonymous serves without a token, so only on a loopback host (127.0.0.1, ::1, "
-            f"localhost); got --host {args.host}. Set ACTIVECV_SERVICE_TOKEN to serve on the network."
-        )
-    if args.token:
-        print(
-            "warning: --token is visible to other users of this machine in the process list; "
-            "prefer the ACTIVECV_SERVICE_TOKEN environment variable",
-            file=sys.stderr,
-        )
+    check_host_and_token(args)
     config = ServiceConfig(
         policy=policy,
         token=args.token or os.environ.get("ACTIVECV_SERVICE_TOKEN"),

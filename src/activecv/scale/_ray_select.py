@@ -11,16 +11,15 @@ break at random by the same draws: item ``i``'s tie key is the ``i``-th double o
 from __future__ import annotations
 
 import glob
-import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 import activecv
-from activecv._errors import InputError, missing_extra
+from activecv._errors import InputError
 from activecv.io import read_strategy_inputs
+from activecv.scale._ray_predict import connect
 from activecv.strategies import ScoreStrategy, Strategy, get_strategy, top_k
 from activecv.types import Selection
 
@@ -93,7 +92,9 @@ def select_on_ray(
         raise InputError(f"budget must be an integer >= 1; got {budget!r}.")
     shards = shard_paths(predictions)
     offsets = np.concatenate([[0], np.cumsum([_rows(p) for p in shards])]).astype(np.int64)
-    ray = _ray(workers)
+    connect(workers)
+    import ray
+
     score = ray.remote(_shard_top)
     futures = [
         score.remote(str(path), int(offset), chosen, budget, seed, temperature)
@@ -136,17 +137,3 @@ def _rows(path: Path) -> int:
     import pyarrow.parquet as pq
 
     return int(pq.ParquetFile(path).metadata.num_rows)
-
-
-def _ray(workers: int | None) -> Any:
-    try:
-        import ray
-    except ImportError:
-        raise missing_extra("ray", "scale") from None
-    if not ray.is_initialized():
-        address = os.environ.get("RAY_ADDRESS")
-        if address:
-            ray.init(address=address, log_to_driver=False)
-        else:
-            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
-    return ray
