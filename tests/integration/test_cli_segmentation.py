@@ -14,7 +14,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("PIL")
 from PIL import Image  # noqa: E402
+from tests.integration.conftest import wait_until_healthy  # noqa: E402
 
 import activecv as acv  # noqa: E402
 from activecv.adapters.torch import SegmentationFCN, export_onnx, predict, train_segmenter  # noqa: E402
@@ -208,15 +208,7 @@ def test_serve_a_segmentation_model(
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
+        wait_until_healthy(base, server, log)
         name = scenes.names[4]
         files = [("images", (name, (scenes.pool / name).read_bytes(), "image/png"))]
         auth = {"Authorization": f"Bearer {TOKEN}"}

@@ -5,8 +5,6 @@ Label Studio's API, labels back through the webhook and the export, nothing lost
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -18,9 +16,9 @@ import pytest
 
 pytest.importorskip("fastapi")
 torch = pytest.importorskip("torch")
-import uvicorn  # noqa: E402
 from tests.conftest import write_digit_images  # noqa: E402
 from tests.integration.conftest import TOKEN as LABEL_STUDIO_TOKEN  # noqa: E402
+from tests.integration.conftest import serving  # noqa: E402
 
 from activecv.adapters.torch import GalCNN, export_onnx  # noqa: E402
 from activecv.io import Label, LabelStudioClient, LabelStudioError, label_config  # noqa: E402
@@ -56,23 +54,8 @@ def service(pushed_pool: tuple[Project, list[int]], tmp_path: Path) -> Iterator[
         max_images=32,
     )
     predictor = load_predictor(ModelSpec(str(model), "classification", CLASSES), "cnn-service")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(config, predictor), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "the service did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with serving(create_app(config, predictor)) as url:
+        yield url
 
 
 def _round(

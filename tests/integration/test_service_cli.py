@@ -6,7 +6,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import pytest
 pytest.importorskip("fastapi")
 torch = pytest.importorskip("torch")
 import httpx2 as httpx  # noqa: E402
+from tests.integration.conftest import wait_until_healthy  # noqa: E402
 
 from activecv.adapters.torch import GalCNN, export_onnx  # noqa: E402
 from activecv.cli import main  # noqa: E402
@@ -60,15 +60,7 @@ def test_serve_answers_predictions_and_stops_on_sigterm(tmp_path: Path, digit_po
         server = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
+        wait_until_healthy(base, server, log)
         files = [("images", ("a.png", (pool / "003.png").read_bytes(), "image/png"))]
         response = httpx.post(f"{base}/v1/predict", files=files, headers={"Authorization": f"Bearer {TOKEN}"})
         assert response.status_code == 200, response.text

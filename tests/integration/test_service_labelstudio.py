@@ -3,8 +3,6 @@ imported tasks, the most uncertain task handed out first, annotations back throu
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +12,8 @@ import pytest
 
 pytest.importorskip("fastapi")
 torch = pytest.importorskip("torch")
-import uvicorn  # noqa: E402
+
+from tests.integration.conftest import serving  # noqa: E402
 
 from activecv.adapters.torch import GalCNN, export_onnx  # noqa: E402
 from activecv.io import Label, label_config  # noqa: E402
@@ -38,23 +37,8 @@ def service(tmp_path: Path, digit_pool: Any) -> Iterator[tuple[str, Path]]:
     config = ServiceConfig(
         policy=AnnotatePolicy("entropy", threshold=2.0), token=TOKEN, project=tmp_path / "project"
     )
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(config, predictor), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "the service did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}", tmp_path / "project"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with serving(create_app(config, predictor)) as url:
+        yield url, tmp_path / "project"
 
 
 def test_label_studio_uses_the_service_as_its_ml_backend(

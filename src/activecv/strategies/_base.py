@@ -124,12 +124,11 @@ class ScoreStrategy(Strategy):
         return None
 
     def select(self, pool: Pool, budget: int, ctx: Context) -> Selection:
-        screen = self.screen()
-        if screen is not None and ctx.scores_seen is None and not self.stochastic:
-            names = self.inputs_needed(pool)
-            if len(names) == 1 and pool.given_name(names[0]) == names[0] and not self.constants(pool):
-                return self._select_screened(pool, budget, ctx, names[0], screen)
         names, constants = self.inputs_needed(pool), self.constants(pool)
+        screen = self.screen()
+        screenable = len(names) == 1 and pool.given_name(names[0]) == names[0] and not constants
+        if screen is not None and ctx.scores_seen is None and not self.stochastic and screenable:
+            return self._select_screened(pool, budget, ctx, names[0], screen)
         random_ties = ctx.rng_given and not self.stochastic
         ranking = RunningTopK(budget, with_tie_keys=random_ties)
         progress = Progress(f"{self.name} scoring", pool.n_items, ctx.progress)
