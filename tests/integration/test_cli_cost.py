@@ -1,16 +1,19 @@
-"""``activecv select --cost-budget``: a predictions-file column of costs, or boxes x seconds."""
+"""``activecv select --cost-budget`` and ``project round --cost-budget``: a predictions-file
+column of costs, or boxes x seconds."""
 
 from __future__ import annotations
 
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from tests.integration.test_cli import run
 from tests.integration.test_detection_io import DATASET, RESULTS
 
+from activecv.cli import main
 from activecv.io import save_predictions
 
 
@@ -78,3 +81,66 @@ def test_cost_budget_errors(predictions: Path, tmp_path: Path, arguments: str, m
         tmp_path,
     )
     assert done.returncode == 2 and message in done.stderr, done.stderr
+
+
+def test_project_round_within_a_cost_budget(
+    tmp_path: Path, digit_pool: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pool, _ = digit_pool
+    project = tmp_path / "project"
+    assert main(["project", "init", str(project), "--images", str(pool), "--task", "classification",
+                 "--classes", "0,1,2,3,4,5,6,7,8,9"]) == 0  # fmt: skip
+    paths = sorted(p.name for p in pool.iterdir())
+    probs = np.full((40, 10), 0.1)
+    probs[:2] = [0.9] + [0.1 / 9] * 9  # the first two images are the sure ones
+    seconds = np.array([1.0, 1.0] + [30.0] * 38)
+    np.savez(tmp_path / "p.npz", ids=np.array(paths), probs=probs, seconds=seconds)
+    base = f"project round {project} --predictions {tmp_path}/p.npz --strategy least_confidence --quiet"
+    capsys.readouterr()
+    assert main(f"{base} --cost-budget 60 --costs-column seconds".split()) == 0
+    out = capsys.readouterr().out
+    # least confidence per second: 0.1 for the two cheap images, 0.03 for the dear ones: one of those fits
+    assert "round 1: 3 images selected with least_confidence, costing 32 of 60" in out
+    assert main(f"project status {project} --json".split()) == 0
+    assert json.loads(capsys.readouterr().out)["rounds"][0]["selected"] == 3
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ("", "project round needs --budget N (images) or --cost-budget C (annotation cost), not both; got"),
+        (
+            "--budget 2 --cost-budget 5 --costs-column seconds",
+            "not both; got --budget 2 and --cost-budget 5.0",
+        ),
+        ("--budget 2 --seconds-per-box 7", "--seconds-per-box apply with --cost-budget C; add it."),
+        ("--cost-budget 5", "--cost-budget on a predictions file needs --costs-column NAME"),
+        ("--cost-budget 5 --costs-column minutes", "costs_column 'minutes' is not in"),
+        ("--cost-budget -1 --costs-column seconds", "cost_budget must be a finite number > 0; got -1.0"),
+    ],
+)
+def test_project_round_cost_budget_errors(
+    tmp_path: Path, digit_pool: Any, capsys: pytest.CaptureFixture[str], arguments: str, message: str
+) -> None:
+    pool, _ = digit_pool
+    project = tmp_path / "project"
+    assert main(f"project init {project} --images {pool} --task classification --classes 0,1".split()) == 0
+    paths = sorted(p.name for p in pool.iterdir())
+    np.savez(tmp_path / "p.npz", ids=np.array(paths), probs=np.full((40, 2), 0.5), seconds=np.ones(40))
+    capsys.readouterr()
+    command = f"project round {project} --predictions {tmp_path}/p.npz --strategy entropy {arguments}"
+    assert main(command.split()) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_project_round_cost_budget_on_detections_needs_seconds_per_box(
+    tmp_path: Path, digit_pool: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pool, _ = digit_pool
+    project = tmp_path / "project"
+    assert main(f"project init {project} --images {pool} --task detection --classes digit".split()) == 0
+    (tmp_path / "r.json").write_text("[]")
+    capsys.readouterr()
+    command = f"project round {project} --predictions {tmp_path}/r.json --strategy detection_entropy"
+    assert main(f"{command} --cost-budget 60".split()) == 2
+    assert "--cost-budget on COCO detection results needs --seconds-per-box S" in capsys.readouterr().err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -60,7 +61,15 @@ def finished(features: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[
 
 def test_outputs_exist_and_every_strategy_has_every_round(finished: tuple) -> None:
     config, out = finished
-    for name in ("config.json", "results.csv", "results.json", "learning_curves.png", "report.md"):
+    files = (
+        "config.json",
+        "results.csv",
+        "results.json",
+        "learning_curves.png",
+        "cost_curves.png",
+        "report.md",
+    )
+    for name in files:
         assert (out / name).stat().st_size > 0
     rows = json.loads((out / "results.json").read_text())
     with open(out / "results.csv", newline="") as handle:
@@ -76,6 +85,7 @@ def test_outputs_exist_and_every_strategy_has_every_round(finished: tuple) -> No
         "training_seconds",
         "train_metric",
         "kappa",
+        "annotation_seconds",
     ]
     for strategy in config.strategies:
         for seed in config.seeds:
@@ -101,6 +111,8 @@ def test_outputs_exist_and_every_strategy_has_every_round(finished: tuple) -> No
             row["round"] == 0
         )
         assert row["round"] == 0 or sum(row["picked"]) == 10
+        assert row["annotation_seconds"] == config.seconds_per_image * row["n_labeled"]  # 1 s an image
+    assert "## Accuracy against annotation cost" in report and "(cost_curves.png)" in report
 
 
 def _key(row: dict) -> tuple:
@@ -121,6 +133,32 @@ def test_a_different_configuration_in_the_same_directory_is_refused(finished: tu
     _, out = finished
     with pytest.raises(ValueError, match="holds results of a different configuration"):
         simulate(_config(features, rounds=4), out, progress=False)
+    with pytest.raises(ValueError, match="holds results of a different configuration"):
+        simulate(_config(features, seconds_per_image=2.0), out, progress=False)
+
+
+def test_results_written_before_annotation_seconds_still_resume(finished: tuple, tmp_path: Path) -> None:
+    config, out = finished
+    old = tmp_path / "old"
+    shutil.copytree(out, old)
+    (old / "cost_curves.png").unlink()
+    settings = json.loads((old / "config.json").read_text())
+    for name in ("seconds_per_box", "seconds_per_image", "cost_budget"):
+        del settings[name]  # a config.json written before these settings existed
+    (old / "config.json").write_text(json.dumps(settings))
+    for path in (old / "runs").iterdir():
+        path.write_text(
+            json.dumps(
+                [
+                    {k: v for k, v in r.items() if k != "annotation_seconds"}
+                    for r in json.loads(path.read_text())
+                ]
+            )
+        )
+    result = simulate(config, old, workers=1, progress=False)  # nothing to run: every pair is there
+    assert result.summary.cost is None and not (old / "cost_curves.png").exists()
+    report = (old / "report.md").read_text()
+    assert "These results do not record annotation seconds" in report
 
 
 def test_learning_loss_and_warm_start_run(features: Path, tmp_path: Path) -> None:
@@ -151,6 +189,15 @@ def test_cli_simulate_and_its_errors(features: Path, tmp_path: Path) -> None:
     assert done.returncode == 2 and "does not exist" in done.stderr
     done = run("simulate --strategies margin,nope", tmp_path)
     assert done.returncode == 2 and "unknown strategy 'nope'" in done.stderr
+    done = run("simulate --cost-budget 60", tmp_path)  # the default preset classifies
+    assert done.returncode == 2 and "cost_budget buys seconds of box annotation in detection" in done.stderr
+    done = run("simulate --preset digit-scenes-detection --cost-budget 60 --seconds-per-image 0", tmp_path)
+    assert done.returncode == 2 and "needs seconds_per_image > 0" in done.stderr
+    done = run("simulate --seconds-per-box -2", tmp_path)
+    assert (
+        done.returncode == 2
+        and "seconds_per_box must be a finite number of seconds >= 0; got -2.0" in done.stderr
+    )
 
 
 def test_detection_simulation_runs_every_detection_strategy(tmp_path: Path) -> None:
@@ -211,3 +258,37 @@ def test_a_failing_run_stops_the_simulation(features: Path, tmp_path: Path) -> N
     with pytest.raises(TypeError, match="missing 2 required positional arguments"):
         simulate(config, tmp_path, workers=2, progress=False)
     assert not list((tmp_path / "runs").iterdir())  # nothing half-written
+
+
+def test_detection_simulation_buys_seconds_of_annotation(tmp_path: Path) -> None:
+    pytest.importorskip("pycocotools")
+    from activecv.sim import load_simulation_data
+    from activecv.sim._loop import initial_set
+
+    config = preset(
+        "digit-scenes-detection",
+        strategies=("detection_entropy", "ebal"),
+        limit=120,
+        initial=20,
+        rounds=2,
+        seeds=(0,),
+        candidates=40,
+        train_steps=8,
+        cost_budget=150.0,  # detect() keeps at most 100 boxes: a scene is priced at most 102 s
+        seconds_per_box=1.0,
+        seconds_per_image=2.0,
+    )
+    result = simulate(config, tmp_path, progress=False)
+    data = load_simulation_data(config)
+    assert data.boxes_pool is not None
+    start = initial_set(data.y_pool, 20, "random", 0)
+    first = 1.0 * sum(len(data.boxes_pool[i]) for i in start) + 2.0 * 20  # true boxes x 1 s + 2 s a scene
+    for strategy in config.strategies:
+        run_rows = sorted((r for r in result.rows if r["strategy"] == strategy), key=lambda r: r["round"])
+        seconds = [r["annotation_seconds"] for r in run_rows]
+        assert seconds[0] == first and seconds == sorted(seconds)
+        assert run_rows[0]["n_labeled"] == 20 < run_rows[1]["n_labeled"]  # every round buys a scene or more
+        assert all(r["annotation_seconds"] >= 2.0 * r["n_labeled"] for r in run_rows)
+    report = (tmp_path / "report.md").read_text()
+    assert "+150 s of annotation per round" in report and "Each round bought 150 s of annotation" in report
+    assert (tmp_path / "cost_curves.png").stat().st_size > 0

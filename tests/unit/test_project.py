@@ -400,6 +400,100 @@ def test_detection_round_from_coco_results(tmp_path: Path, digit_pool: Any) -> N
     )
 
 
+def test_round_within_a_cost_budget_from_a_costs_column(tmp_path: Path, digit_pool: Any) -> None:
+    pool, _ = digit_pool
+    project = new_project(tmp_path, pool)
+    ids = [item.path for item in project.items()]
+    probs = np.full((40, 10), 0.1)  # least_confidence 0.9 everywhere but ...
+    probs[0], probs[1], probs[2] = [0.3] + [0.7 / 9] * 9, [0.5] + [0.5 / 9] * 9, [0.6] + [0.4 / 9] * 9
+    probs[3:] = [0.95] + [0.05 / 9] * 9  # ... 0.7, 0.5, 0.4 for images 0-2 and 0.05 for the rest
+    seconds = np.array([10.0, 2.0, 2.0] + [1.0] * 37)
+    path = tmp_path / "costs.npz"
+    np.savez(path, ids=np.array(ids), probs=probs, seconds=seconds)
+    rows = project.round(path, "least_confidence", cost_budget=6, costs_column="seconds", seed=1)
+    # score per second: 0.25 (image 1), 0.2 (image 2), 0.07 (image 0, 10 s: no longer fits), then 0.05 each
+    assert [row.path for row in rows] == [ids[1], ids[2], ids[3], ids[4]]
+    (record,) = project.rounds()
+    assert record.cost == {"budget": 6.0, "spent": 6.0, "column": "seconds"}
+    assert record.params == {} and record.budget == 4  # the images the cost bought
+    assert project.scores(1) == {row.id: pytest.approx(row.score) for row in rows}
+    again = project.round(path, "least_confidence", cost_budget=6, costs_column="seconds", seed=1)
+    assert again == rows and len(project.rounds()) == 1  # the same request: the same round
+    image_round = project.round(path, "least_confidence", 2, seed=1)
+    assert image_round[0].path == ids[0] and image_round[1].path in ids[5:]  # in images, the dear one first
+    assert project.rounds()[1].cost is None and project.rounds()[1].budget == 2
+
+
+def test_detection_round_within_a_cost_budget_prices_predicted_boxes(tmp_path: Path, digit_pool: Any) -> None:
+    pool, _ = digit_pool
+    project = new_project(tmp_path, pool, task="detection", classes=["digit", "blot"])
+    items = project.items()
+    results = [  # image 0: three uncertain boxes (3 x 10 + 5 = 35 s); images 1-3: one box (15 s)
+        {
+            "image_id": item.id,
+            "category_id": 1,
+            "bbox": [1, 1, 5, 5],
+            "score": p,
+            "class_probs": [0.0, p, 1 - p],
+        }
+        for item, boxes, p in [(items[0], 3, 0.5), (items[1], 1, 0.6), (items[2], 1, 0.7), (items[3], 1, 0.9)]
+        for _ in range(boxes)
+    ]
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(results))
+    with pytest.raises(InputError, match=r"cost_budget on COCO results .* needs seconds_per_box"):
+        project.round(path, "detection_entropy", cost_budget=30)
+    rows = project.round(
+        path, "detection_entropy", cost_budget=30, seconds_per_box=10, seconds_per_image=5, background_index=0
+    )
+    assert [row.id for row in rows] == [items[1].id, items[2].id]  # 35 s never fits 30 s
+    (record,) = project.rounds()
+    assert record.cost == {"budget": 30.0, "spent": 30.0, "seconds_per_box": 10.0, "seconds_per_image": 5.0}
+    with pytest.raises(
+        InputError, match=r"no image fits cost_budget 4: the cheapest of the 38 candidates costs 5"
+    ):
+        project.round(path, "detection_entropy", cost_budget=4, seconds_per_box=10, seconds_per_image=5)
+    with pytest.raises(InputError, match=r"costs_column reads a predictions file \(.npz/.parquet\); on COCO"):
+        project.round(path, "detection_entropy", cost_budget=30, costs_column="seconds")
+    assert len(project.rounds()) == 1
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (
+            {},
+            r"a round needs budget \(images\) or cost_budget .*; got budget=None and cost_budget=None",
+        ),
+        ({"budget": 2, "cost_budget": 5.0}, r"not both; got budget=2 and cost_budget=5.0"),
+        (
+            {"budget": 2, "costs_column": "seconds"},
+            r"costs_column apply with cost_budget; pass cost_budget too",
+        ),
+        ({"cost_budget": 0}, r"cost_budget must be a finite number > 0; got 0"),
+        ({"cost_budget": float("nan")}, r"cost_budget must be a finite number > 0; got nan"),
+        ({"cost_budget": "5"}, r"cost_budget must be a finite number > 0; got '5'"),
+        ({"cost_budget": 5, "costs_column": "seconds", "candidates": 10}, r"drop candidates \(got 10\)"),
+        ({"cost_budget": 5}, r"needs costs_column, the name of its column of per-image costs; got None"),
+        ({"cost_budget": 5, "seconds_per_box": 7}, r"seconds_per_box and seconds_per_image price COCO"),
+        ({"cost_budget": 5, "costs_column": "minutes"}, r"costs_column 'minutes' is not in .*; it holds"),
+        ({"cost_budget": 5, "costs_column": "seconds", "strategy": "coreset"}, r"has no cost budget"),
+    ],
+)
+def test_cost_round_errors_leave_no_round(
+    tmp_path: Path, digit_pool: Any, arguments: dict[str, Any], message: str
+) -> None:
+    pool, _ = digit_pool
+    project = new_project(tmp_path, pool)
+    path = tmp_path / "costs.npz"
+    ids = np.array([item.path for item in project.items()])
+    np.savez(path, ids=ids, probs=np.full((40, 10), 0.1), embeddings=np.eye(40)[:, :4], seconds=np.ones(40))
+    strategy = arguments.pop("strategy", "entropy")
+    with pytest.raises(InputError, match=message):
+        project.round(path, strategy, **arguments)
+    assert project.rounds() == []
+
+
 # ---- leases and status -----------------------------------------------------------------------
 
 

@@ -15,6 +15,7 @@ def test_aubc_is_the_mean_accuracy_over_the_budget() -> None:
     # trapezoids: (0.5+0.7)/2*10 + (0.7+0.8)/2*30 = 6 + 22.5 = 28.5 over a width of 40
     assert aubc(np.array([10.0, 20.0, 50.0]), np.array([0.5, 0.7, 0.8])) == pytest.approx(28.5 / 40)
     assert aubc(np.array([10.0]), np.array([0.6])) == 0.6
+    assert aubc(np.array([30.0, 30.0]), np.array([0.5, 0.7])) == pytest.approx(0.6)  # spent nothing more
 
 
 def test_curves_that_spend_differently_compare_over_the_range_they_share() -> None:
@@ -245,3 +246,70 @@ def test_relative_targets_scale_randoms_best_and_ratios_carry_an_interval() -> N
         "To reach 100% of random's best (test accuracy 0.8000) it needs 0.67x random's labels "
         "(95% CI 0.67-0.67)." in text
     )
+
+
+def _cost_rows(strategy: str, seed: int, seconds: list[float], metric: list[float]) -> list[dict]:
+    return [
+        dict(row, annotation_seconds=s) for row, s in zip(_rows(strategy, seed, metric), seconds, strict=True)
+    ]
+
+
+def test_accuracy_against_annotation_seconds_is_compared_at_equal_cost() -> None:
+    config = SimulationConfig(strategies=("entropy",), rounds=2, seeds=(0, 1, 2), targets=())
+    rows = []
+    for seed, shift in enumerate((0.0, 0.02, -0.02)):
+        rows += _cost_rows("random", seed, [10, 30, 50], [0.5 + shift, 0.6 + shift, 0.7 + shift])
+        rows += _cost_rows("entropy", seed, [10, 20, 40], [0.5 + shift, 0.7 + shift, 0.8 + shift])
+    cost = summarize(rows, config).cost
+    assert cost is not None and cost.points == [20, 30, 40]  # thirds of the 10-40 s every curve covers
+    # over 10-40 s: random (0.5+0.6)/2*20 + (0.6+0.65)/2*10 = 17.25, entropy 6 + 15 = 21, over 30 s
+    assert cost.strategies["random"].aubc == [pytest.approx(0.575 + d) for d in (0.0, 0.02, -0.02)]
+    entropy = cost.strategies["entropy"]
+    assert entropy.aubc == [pytest.approx(0.7 + d) for d in (0.0, 0.02, -0.02)]
+    assert entropy.at[30] == [pytest.approx(0.75 + d) for d in (0.0, 0.02, -0.02)]
+    assert entropy.gain is not None and entropy.gain.mean == pytest.approx(0.125) and entropy.adjusted_p == 0
+    assert entropy.last_difference is not None and entropy.last_difference.mean == pytest.approx(0.15)
+    text = render_markdown(summarize(rows, config), config, "`toy`", "c.png", "cost.png")
+    assert "## Accuracy against annotation cost" in text
+    assert "![test accuracy against annotation seconds](cost.png)" in text
+    assert (
+        "| test accuracy at 20 s | test accuracy at 30 s | test accuracy at 40 s | at 40 s vs random |"
+        in text
+    )
+    assert "| `entropy` | 0.7000 ± 0.0200 | +0.1250 (95% CI +0.1250 to +0.1250) | 0 |" in text
+    assert text.rstrip().count("+0.1500 (95% CI +0.1500 to +0.1500)") == 1
+
+
+def test_results_without_annotation_seconds_still_report() -> None:
+    rows = []
+    for seed in range(3):
+        rows += _rows("random", seed, [0.5, 0.6, 0.7]) + _rows("entropy", seed, [0.5, 0.6, 0.7])
+        rows += _rows("margin", seed, [0.5, 0.6, 0.7])
+    summary = summarize(rows, CONFIG)
+    assert summary.cost is None and summary.best is not None
+    text = render_markdown(summary, CONFIG, "`toy`", "c.png")
+    assert "These results do not record annotation seconds (written by an earlier activecv)" in text
+
+
+def test_annotation_cost_settings_are_validated() -> None:
+    config = SimulationConfig()
+    assert (config.seconds_per_box, config.seconds_per_image, config.cost_budget) == (7.0, 1.0, None)
+    detection = preset("digit-scenes-detection", cost_budget=120.0)
+    assert detection.per_round == "120 s of annotation"
+    bad = [
+        ({"seconds_per_box": -1.0}, r"seconds_per_box must be a finite number of seconds >= 0; got -1.0"),
+        ({"seconds_per_image": float("inf")}, r"seconds_per_image must be a finite number of seconds >= 0"),
+        ({"cost_budget": 60.0}, r"cost_budget buys seconds of box annotation in detection simulations; "),
+    ]
+    for kwargs, message in bad:
+        with pytest.raises(ValueError, match=message):
+            SimulationConfig(**kwargs)
+    for kwargs, message in [
+        ({"cost_budget": 0.0}, r"cost_budget must be a finite number of seconds > 0; got 0.0"),
+        ({"cost_budget": 60.0, "seconds_per_image": 0.0}, r"needs seconds_per_image > 0 .*; got 0.0"),
+        ({"cost_budget": 60.0, "strategies": ("coreset",)}, r"strategy 'coreset' chooses a batch jointly"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            preset("digit-scenes-detection", **kwargs)
+    with pytest.raises(ValueError, match=r"this one is segmentation: use budget \(clicks\)"):
+        preset("digit-scenes-segmentation", cost_budget=60.0)

@@ -250,7 +250,8 @@ def _floats(text: str) -> tuple[float, ...]:
 _SIM_SETTINGS = (
     "dataset", "images", "features", "image_size", "limit", "model", "initial", "initial_mode", "budget",
     "rounds", "seeds", "candidates", "retrain", "train_steps", "epochs", "batch_size", "lr", "mc_samples",
-    "targets", "target_mode", "loss_layers", "segments", "stop_threshold", "stop_window",
+    "targets", "target_mode", "loss_layers", "segments", "stop_threshold", "stop_window", "cost_budget",
+    "seconds_per_box", "seconds_per_image",
 )  # fmt: skip
 
 
@@ -425,6 +426,17 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--stop-threshold", type=float, help="stabilising predictions: kappa (default 0.99)")
     sim.add_argument("--stop-window", type=int, help="rounds the kappa (or plateau) must hold (default 3)")
     sim.add_argument("--segments", type=int, help="segmentation: superpixels per image (the labeling units)")
+    sim.add_argument(
+        "--cost-budget",
+        type=float,
+        help="detection: seconds of annotation per round (scenes priced by predicted boxes), not --budget",
+    )
+    sim.add_argument(
+        "--seconds-per-box", type=float, help="annotation seconds per box (default 7: extreme clicking)"
+    )
+    sim.add_argument(
+        "--seconds-per-image", type=float, help="annotation seconds per image (default 1, assumed)"
+    )
     sim.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1), help="parallel processes")
     sim.add_argument(
         "--out", type=Path, default=Path("simulation"), help="output directory (default simulation)"

@@ -56,13 +56,50 @@ def _init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_round_budget(args: argparse.Namespace) -> None:
+    """Exactly one of --budget (images) and --cost-budget (with where the costs come from)."""
+    if (args.budget is None) == (args.cost_budget is None):
+        raise ProjectError(
+            "project round needs --budget N (images) or --cost-budget C (annotation cost), not both; "
+            f"got --budget {args.budget} and --cost-budget {args.cost_budget}."
+        )
+    priced = [
+        flag
+        for flag, value in (
+            ("--costs-column", args.costs_column),
+            ("--seconds-per-box", args.seconds_per_box),
+            ("--seconds-per-image", args.seconds_per_image),
+        )
+        if value is not None
+    ]
+    if args.cost_budget is None and priced:
+        raise ProjectError(f"{' and '.join(priced)} apply with --cost-budget C; add it.")
+    if args.cost_budget is None:
+        return
+    detections = args.predictions.suffix.lower() == ".json"
+    if detections and args.seconds_per_box is None:
+        raise ProjectError(
+            "--cost-budget on COCO detection results needs --seconds-per-box S (an image costs "
+            "--seconds-per-image + S x its predicted boxes)."
+        )
+    if not detections and args.costs_column is None:
+        raise ProjectError(
+            "--cost-budget on a predictions file needs --costs-column NAME, its column of per-image costs."
+        )
+
+
 def _round(args: argparse.Namespace) -> int:
     params = dict(parse_param(p) for p in args.param)
+    _check_round_budget(args)
     with Project(args.dir) as project:
         rows = project.round(
             args.predictions,
             args.strategy,
             args.budget,
+            cost_budget=args.cost_budget,
+            costs_column=args.costs_column,
+            seconds_per_box=args.seconds_per_box,
+            seconds_per_image=args.seconds_per_image,
             params=params,
             candidates=args.candidates,
             seed=args.seed,
@@ -70,7 +107,11 @@ def _round(args: argparse.Namespace) -> int:
             background_index=args.background_index,
             progress=not args.quiet,
         )
-    print(f"round {rows[0].round if rows else '-'}: {len(rows)} images selected with {args.strategy}")
+        record = next((r for r in project.rounds() if rows and r.number == rows[0].round), None)
+    chosen = f"round {rows[0].round if rows else '-'}: {len(rows)} images selected with {args.strategy}"
+    if record is not None and record.cost is not None:
+        chosen += f", costing {record.cost['spent']:g} of {record.cost['budget']:g}"
+    print(chosen)
     for row in rows[: args.show]:
         print(f"{row.rank:>5}  {row.score:.6g}  {row.path}")
     return 0
@@ -276,7 +317,19 @@ def add_project_parser(commands: Any) -> None:
         "--predictions", type=Path, required=True, help=".npz/.parquet with ids, or COCO results .json"
     )
     rnd.add_argument("--strategy", required=True)
-    rnd.add_argument("--budget", type=int, required=True)
+    rnd.add_argument("--budget", type=int, help="images to select (or --cost-budget)")
+    rnd.add_argument(
+        "--cost-budget",
+        type=float,
+        help="annotation cost to spend instead (e.g. seconds): images ranked by score per unit cost",
+    )
+    rnd.add_argument("--costs-column", help="--cost-budget: the predictions-file column of per-image costs")
+    rnd.add_argument(
+        "--seconds-per-box", type=float, help="--cost-budget on COCO detection results: cost per box"
+    )
+    rnd.add_argument(
+        "--seconds-per-image", type=float, help="--cost-budget on COCO detection results: cost per image (0)"
+    )
     rnd.add_argument(
         "--candidates", type=int, help="score only a random subset of this many unlabeled images"
     )

@@ -207,8 +207,12 @@ class Project:
         self,
         predictions: str | Path,
         strategy: str,
-        budget: int,
+        budget: int | None = None,
         *,
+        cost_budget: float | None = None,
+        costs_column: str | None = None,
+        seconds_per_box: float | None = None,
+        seconds_per_image: float | None = None,
         params: dict[str, Any] | None = None,
         candidates: int | None = None,
         seed: int = 0,
@@ -222,9 +226,26 @@ class Project:
         the selection, in one transaction. Items labeled or selected in an earlier round are
         never selected. The same request again returns the round it made (nothing is selected
         twice); returns the round's selection, best first.
+
+        Instead of ``budget`` images, ``cost_budget`` spends an annotation cost (seconds, say)
+        with :func:`activecv.select_within_cost`: each image's cost is the predictions file's
+        ``costs_column``, or on COCO results ``seconds_per_image`` + ``seconds_per_box`` x its
+        predicted boxes. The round's record keeps the budget and the cost spent
+        (``RoundRecord.cost``) and the scores of the selected images.
         """
         asked = rounds.request(
-            predictions, strategy, budget, params, candidates, seed, model_version, background_index
+            predictions,
+            strategy,
+            budget,
+            params,
+            candidates,
+            seed,
+            model_version,
+            background_index,
+            cost_budget=cost_budget,
+            costs_column=costs_column,
+            seconds_per_box=seconds_per_box,
+            seconds_per_image=seconds_per_image,
         )
         return rounds.selection(self._ledger, rounds.make_round(self._ledger, self._schema, asked, progress))
 

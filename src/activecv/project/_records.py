@@ -73,7 +73,9 @@ class Lease(Row):
 
 @dataclass(frozen=True)
 class RoundRecord(Row):
-    """Everything a round was made from."""
+    """Everything a round was made from. A round budgeted in annotation cost has ``cost``:
+    ``{"budget", "spent", and "column" or "seconds_per_box" and "seconds_per_image"}``, and
+    ``budget`` is then the number of images it bought."""
 
     number: int
     strategy: str
@@ -86,6 +88,7 @@ class RoundRecord(Row):
     n_candidates: int
     started_at: str
     created_at: str
+    cost: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,11 @@ selection was made from, in one transaction."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
+import math
+import numbers
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +30,25 @@ from activecv.project._records import ProjectError, RoundProgress, RoundRecord, 
 from activecv.strategies import ScoreStrategy, Strategy, get_strategy
 from activecv.types import Detections, Selection
 
+COST_KEY = "annotation_cost"  # where a cost round's budget and spending sit in the params JSON
+
+
+@dataclass(frozen=True)
+class CostBudget:
+    """A round's budget in annotation cost instead of images: ``budget`` to spend (seconds, say),
+    each image's cost read from the predictions file's ``column``, or, on COCO detection
+    results, ``seconds_per_box`` x its predicted boxes + ``seconds_per_image``."""
+
+    budget: float
+    column: str | None = None
+    seconds_per_box: float | None = None
+    seconds_per_image: float | None = None
+
+    def recorded(self, spent: float) -> dict[str, Any]:
+        """What the round's record keeps: the budget, what was spent, where costs came from."""
+        source = {k: v for k, v in dataclasses.asdict(self).items() if k != "budget" and v is not None}
+        return {"budget": self.budget, "spent": spent, **source}
+
 
 @dataclass(frozen=True)
 class RoundRequest:
@@ -35,14 +57,15 @@ class RoundRequest:
     predictions: Path
     strategy: Strategy
     params: dict[str, Any]
-    budget: int
+    budget: int | None  # images; None when ``cost`` budgets the round
     candidates: int | None
     seed: int
     model_version: str | None
     background_index: int | None
+    cost: CostBudget | None = None
 
     def fingerprint(self, digest: str) -> str:
-        fields = [
+        fields: list[Any] = [
             self.strategy.name,
             self.params,
             self.seed,
@@ -52,6 +75,8 @@ class RoundRequest:
             self.background_index,
             digest,
         ]
+        if self.cost is not None:  # appended, so an image round's fingerprint is what it always was
+            fields.append(dataclasses.asdict(self.cost))
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
@@ -65,22 +90,92 @@ class PlannedRound:
     predictions: list[dict[str, Any] | None]
     all_scores: dict[int, float]
     n_candidates: int
+    cost_spent: float | None = None
+
+
+def _amount(value: object, name: str, positive: bool) -> float:
+    """``value`` as a finite float, > 0 (``positive``) or >= 0."""
+    amount = math.nan if isinstance(value, bool) or not isinstance(value, numbers.Real) else float(value)
+    if not math.isfinite(amount) or (amount <= 0 if positive else amount < 0):
+        raise ProjectError(f"{name} must be a finite number {'> 0' if positive else '>= 0'}; got {value!r}.")
+    return amount
+
+
+def cost_budget_of(
+    path: Path,
+    cost_budget: float | None,
+    costs_column: str | None,
+    seconds_per_box: float | None,
+    seconds_per_image: float | None,
+    candidates: int | None,
+) -> CostBudget | None:
+    """The checked cost budget of a round (None: a budget in images): costs from a column of a
+    predictions file, or from the predicted boxes of COCO results."""
+    sources = {"costs_column": costs_column, "seconds_per_box": seconds_per_box}
+    sources["seconds_per_image"] = seconds_per_image
+    if cost_budget is None:
+        given = [k for k, v in sources.items() if v is not None]
+        if given:
+            raise ProjectError(f"{' and '.join(given)} apply with cost_budget; pass cost_budget too.")
+        return None
+    budget = _amount(cost_budget, "cost_budget", positive=True)
+    if candidates is not None:
+        raise ProjectError(
+            f"cost_budget spends over the whole unlabeled pool; drop candidates (got {candidates!r})."
+        )
+    if path.suffix.lower() == ".json":
+        if costs_column is not None:
+            raise ProjectError(
+                f"costs_column reads a predictions file (.npz/.parquet); on COCO results {str(path)!r} "
+                "pass seconds_per_box (and seconds_per_image) instead."
+            )
+        if seconds_per_box is None:
+            raise ProjectError(
+                f"cost_budget on COCO results {str(path)!r} needs seconds_per_box: an image costs "
+                "seconds_per_image + seconds_per_box x its predicted boxes."
+            )
+        per_box = _amount(seconds_per_box, "seconds_per_box", positive=False)
+        per_image = _amount(seconds_per_image or 0.0, "seconds_per_image", positive=False)
+        return CostBudget(budget, seconds_per_box=per_box, seconds_per_image=per_image)
+    if seconds_per_box is not None or seconds_per_image is not None:
+        raise ProjectError(
+            f"seconds_per_box and seconds_per_image price COCO detection results (.json); "
+            f"{str(path)!r} is a predictions file: pass costs_column, its column of per-image costs."
+        )
+    if not isinstance(costs_column, str) or not costs_column:
+        raise ProjectError(
+            f"cost_budget on predictions file {str(path)!r} needs costs_column, the name of its "
+            f"column of per-image costs; got {costs_column!r}."
+        )
+    return CostBudget(budget, column=costs_column)
 
 
 def request(
     predictions: str | Path,
     strategy: str,
-    budget: int,
+    budget: int | None,
     params: dict[str, Any] | None,
     candidates: int | None,
     seed: int,
     model_version: str | None,
     background_index: int | None,
+    *,
+    cost_budget: float | None = None,
+    costs_column: str | None = None,
+    seconds_per_box: float | None = None,
+    seconds_per_image: float | None = None,
 ) -> RoundRequest:
-    """A checked round request (the strategy and its parameters built, the file present)."""
-    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+    """A checked round request (the strategy and its parameters built, the file present), with
+    a budget in images or in annotation cost."""
+    if (budget is None) == (cost_budget is None):
+        raise ProjectError(
+            "a round needs budget (images) or cost_budget (annotation cost, e.g. seconds), not both; "
+            f"got budget={budget!r} and cost_budget={cost_budget!r}."
+        )
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 1):
         raise ProjectError(f"budget must be an integer >= 1; got {budget!r}.")
     path = Path(predictions)
+    cost = cost_budget_of(path, cost_budget, costs_column, seconds_per_box, seconds_per_image, candidates)
     if not path.is_file():
         raise ProjectError(f"predictions file {str(path)!r} does not exist.")
     params = dict(params or {})
@@ -93,6 +188,7 @@ def request(
         seed,
         model_version,
         background_index,
+        cost,
     )
 
 
@@ -127,9 +223,9 @@ def _record(
         (
             number,
             asked.strategy.name,
-            json.dumps(asked.params, sort_keys=True),
+            json.dumps(_recorded_params(asked, plan), sort_keys=True),
             asked.seed,
-            asked.budget,
+            len(plan.item_ids) if asked.budget is None else asked.budget,  # a cost round: images bought
             asked.model_version,
             str(asked.predictions),
             digest,
@@ -160,6 +256,27 @@ def _record(
     return number
 
 
+def _recorded_params(asked: RoundRequest, plan: PlannedRound) -> dict[str, Any]:
+    """The strategy's parameters, and a cost round's budget and spending under COST_KEY (read
+    back into ``RoundRecord.cost``): no schema change, and image rounds are recorded as before."""
+    if asked.cost is None or plan.cost_spent is None:
+        return asked.params
+    return {**asked.params, COST_KEY: asked.cost.recorded(plan.cost_spent)}
+
+
+def _costs(cost: CostBudget, file: PredictionsFile | None, inputs: dict[str, Any], path: Path) -> np.ndarray:
+    """Each pool image's annotation cost: the file's column, or boxes x seconds (COCO results)."""
+    if file is None:
+        per_image = cost.seconds_per_image or 0.0
+        return activecv.detection_costs(inputs["detections"], cost.seconds_per_box or 0.0, per_image)
+    assert cost.column is not None  # checked by cost_budget_of
+    if cost.column not in file.names:
+        raise ProjectError(
+            f"costs_column {cost.column!r} is not in {str(path)!r}; it holds {', '.join(file.names)}."
+        )
+    return np.asarray(file.load(cost.column))
+
+
 def _plan(ledger: Ledger, schema: labels.Schema, asked: RoundRequest, progress: bool) -> PlannedRound:
     """Select among the images neither labeled nor selected in an earlier round."""
     strategy, path = asked.strategy, asked.predictions
@@ -179,9 +296,8 @@ def _plan(ledger: Ledger, schema: labels.Schema, asked: RoundRequest, progress: 
     else:
         # a segmentation project's labeled pixels per class are the ledger's (class_balanced)
         counted = ("labeled_class_counts",) if schema.task == "segmentation" else ()
-        read = read_strategy_inputs(
-            path, strategy, stream=scored and asked.candidates is None, supplied=counted
-        )
+        stream = scored and asked.candidates is None and asked.cost is None
+        read = read_strategy_inputs(path, strategy, stream=stream, supplied=counted)
         file, inputs = read.file, read.inputs
         if counted and "labeled_class_counts" in strategy.inputs_among([*file.names, *counted], ""):
             pixels = labels.class_balance(ledger, schema.classes)
@@ -194,16 +310,29 @@ def _plan(ledger: Ledger, schema: labels.Schema, asked: RoundRequest, progress: 
             f"every image in {str(path)!r} is labeled or already selected in an earlier round: "
             "nothing to select."
         )
-    selection = activecv.select(
-        strategy,
-        asked.budget,
-        rng=asked.seed,
-        labeled=excluded,
-        candidates=asked.candidates,
-        progress=progress,
-        pool_scores=scored,
-        **inputs,
-    )
+    if asked.cost is not None:
+        costs = _costs(asked.cost, file, inputs, path)
+        selection = activecv.select_within_cost(
+            strategy, asked.cost.budget, costs, rng=asked.seed, labeled=excluded, **inputs
+        )
+        if len(selection) == 0:
+            raise ProjectError(
+                f"no image fits cost_budget {asked.cost.budget:g}: the cheapest of the "
+                f"{int((~excluded).sum())} candidates costs {float(costs[~excluded].min()):g}; "
+                "raise cost_budget."
+            )
+    else:
+        assert asked.budget is not None  # request() gives a round one budget: images or cost
+        selection = activecv.select(
+            strategy,
+            asked.budget,
+            rng=asked.seed,
+            labeled=excluded,
+            candidates=asked.candidates,
+            progress=progress,
+            pool_scores=scored,
+            **inputs,
+        )
     rows = selection.indices
     predictions: list[dict[str, Any] | None]
     if file is not None and schema.task == "segmentation":
@@ -228,6 +357,7 @@ def _plan(ledger: Ledger, schema: labels.Schema, asked: RoundRequest, progress: 
         predictions,
         _recorded_scores(selection, item_ids),
         unlabeled if asked.candidates is None else min(asked.candidates, unlabeled),
+        None if asked.cost is None else float(selection.info["cost_spent"]),
     )
 
 
@@ -277,9 +407,12 @@ def rounds(ledger: Ledger) -> list[RoundRecord]:
         "SELECT id, strategy, params, seed, budget, model_version, predictions, predictions_sha256, "
         "n_candidates, started_at, created_at FROM rounds ORDER BY id"
     )
-    return [
-        RoundRecord(number, strategy, json.loads(params), *rest) for number, strategy, params, *rest in cursor
-    ]
+    records = []
+    for number, strategy, params, *rest in cursor:
+        values = json.loads(params)
+        cost = values.pop(COST_KEY, None) if isinstance(values, dict) else None
+        records.append(dataclasses.replace(RoundRecord(number, strategy, values, *rest), cost=cost))
+    return records
 
 
 def last_round(ledger: Ledger) -> int | None:

@@ -14,7 +14,16 @@ from activecv._stopping import cohen_kappa, stop_set
 from activecv.io import UNLABELED
 from activecv.sim._config import BASELINE, REGIONS, SimulationConfig
 from activecv.sim._data import SimulationData
-from activecv.strategies import draw_candidates, get_strategy, score, select, take_within_budget
+from activecv.strategies import (
+    detection_costs,
+    draw_candidates,
+    get_strategy,
+    score,
+    select,
+    select_within_cost,
+    take_within_budget,
+)
+from activecv.types import Detections
 
 
 def initial_set(labels: np.ndarray, size: int, mode: str, seed: int) -> np.ndarray:
@@ -61,6 +70,10 @@ class _Classification:
 
     def spent(self) -> float:
         return int(self.labeled.sum())
+
+    def annotation_seconds(self) -> float | None:
+        """Seconds spent labeling so far: ``seconds_per_image`` an image."""
+        return self.config.seconds_per_image * float(self.labeled.sum())
 
     def exhausted(self) -> bool:
         return bool(self.labeled.all())
@@ -169,6 +182,13 @@ class _Detection(_Classification):
     def picked(self, before: np.ndarray) -> list[int] | None:
         return None
 
+    def annotation_seconds(self) -> float | None:
+        """Seconds spent labeling so far: the labeled scenes' true boxes x ``seconds_per_box``,
+        plus ``seconds_per_image`` a scene."""
+        assert self.data.boxes_pool is not None
+        boxes = sum(len(self.data.boxes_pool[i]) for i in np.flatnonzero(self.labeled))
+        return self.config.seconds_per_box * boxes + self.config.seconds_per_image * float(self.labeled.sum())
+
     def train(self, model: Any, index: np.ndarray, seed: int) -> None:
         from activecv.adapters.torch import train_detector
 
@@ -202,8 +222,34 @@ class _Detection(_Classification):
         for i in np.flatnonzero(labeled):
             np.add.at(counts, self.data.labels_pool[i], 1)
         found = detect(model, self.data.x_pool[unlabeled])
+        if self.config.cost_budget is not None:
+            return unlabeled[_within_cost(self.config, strategy, found, counts, rng)]
         chosen = select(strategy, self.config.budget, detections=found, labeled_class_counts=counts, rng=rng)
         return unlabeled[chosen.indices]
+
+
+def _within_cost(
+    config: SimulationConfig,
+    strategy: Any,
+    found: list[Detections],
+    counts: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Positions among ``found`` bought with ``cost_budget`` seconds, each scene priced by its
+    predicted boxes; ranked by score per second, or (random and other sampling strategies,
+    whose scores are draws) in the sampled order, packed while they fit."""
+    assert config.cost_budget is not None
+    costs = detection_costs(found, config.seconds_per_box, config.seconds_per_image)
+    chosen = select_within_cost(
+        strategy,
+        config.cost_budget,
+        costs,
+        rng=rng,
+        normalise=not strategy.stochastic,
+        detections=found,
+        labeled_class_counts=counts,
+    )
+    return chosen.indices
 
 
 class _Segmentation(_Classification):
@@ -224,6 +270,9 @@ class _Segmentation(_Classification):
 
     def spent(self) -> float:
         return self.clicks
+
+    def annotation_seconds(self) -> float | None:
+        return None  # its cost is the clicks of `spent`
 
     def build(self) -> Any:
         from activecv.adapters.torch import SegmentationFCN
@@ -327,7 +376,9 @@ def run_strategy(
     config: SimulationConfig, data: SimulationData, strategy: str, seed: int, progress: bool = True
 ) -> list[dict[str, Any]]:
     """Rows (strategy, seed, round, n_labeled, metric, selection_seconds, training_seconds,
-    train_metric, kappa, picked), one per round; round 0 is the initial set. ``train_metric``:
+    train_metric, kappa, picked, annotation_seconds), one per round; round 0 is the initial set.
+    ``annotation_seconds``: the labeling time spent so far (None for segmentation, which counts
+    clicks in ``n_labeled``). ``train_metric``:
     accuracy on the labeled set (classification); ``kappa``: agreement of this round's labels of
     the stop set with the last round's; ``picked``: per class, the items the acquisition before
     this round labeled (classification)."""
@@ -367,6 +418,7 @@ def run_strategy(
                 "train_metric": task.train_metric(model),
                 "kappa": None if labels is None or previous is None else cohen_kappa(previous, labels),
                 "picked": picked,
+                "annotation_seconds": task.annotation_seconds(),
             }
         )
         previous = labels

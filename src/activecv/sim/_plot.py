@@ -1,4 +1,5 @@
-"""Learning curves: test accuracy against labeled-set size, mean ± std band per strategy."""
+"""Learning curves: test accuracy against labeled-set size (or annotation seconds), mean ± std
+band per strategy."""
 
 from __future__ import annotations
 
@@ -19,8 +20,10 @@ def plot_learning_curves(
     title: str,
     metric_name: str,
     cost_name: str = "labeled images",
+    x: str = "n_labeled",
 ) -> None:
-    """Write the PNG; random is drawn dashed in black, as the line to beat."""
+    """Write the PNG; random is drawn dashed in black, as the line to beat. ``x``: the rows'
+    column on the x-axis (``n_labeled``, or ``annotation_seconds``)."""
     try:
         import matplotlib
 
@@ -33,7 +36,7 @@ def plot_learning_curves(
         runs: dict[int, list[tuple[int, float]]] = {}
         for row in rows:
             if row["strategy"] == name:
-                runs.setdefault(row["round"], []).append((row["n_labeled"], row["metric"]))
+                runs.setdefault(row["round"], []).append((row[x], row["metric"]))
         if not runs:
             continue
         rounds = sorted(runs)

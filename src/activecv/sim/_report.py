@@ -1,6 +1,7 @@
 """From the results table to the answer: area under the budget curve with a paired interval
 against random (Holm-corrected), labels needed to reach each target as a ratio to random, time
-per acquisition, when each strategy would have stopped, diagnostics, and the recommendation."""
+per acquisition, accuracy against annotation seconds (``_cost``), when each strategy would have
+stopped, diagnostics, and the recommendation."""
 
 from __future__ import annotations
 
@@ -12,33 +13,8 @@ import numpy as np
 
 from activecv._stopping import plateau_at, stabilised_at
 from activecv.sim._config import BASELINE, SimulationConfig
-from activecv.sim._stats import MIN_SEEDS, PairedInterval, holm, log_ratio_interval, paired_interval
-
-
-def aubc(n_labeled: np.ndarray, accuracy: np.ndarray, span: tuple[float, float] | None = None) -> float:
-    """Area under the accuracy-vs-labels curve divided by its width: the mean accuracy over the
-    budget, in [0, 1]. One point: that point's accuracy. ``span`` clips the curve to a range,
-    interpolating at its ends: curves whose rounds spend different amounts (clicks) compare
-    over the range they share.
-
-    Examples
-    --------
-    >>> aubc(np.array([10, 20, 30]), np.array([0.5, 0.7, 0.9]))
-    0.7
-    >>> aubc(np.array([10, 20, 30]), np.array([0.5, 0.7, 0.9]), span=(10, 20))
-    0.6
-    """
-    if span is not None:
-        lo, hi = max(span[0], float(n_labeled[0])), min(span[1], float(n_labeled[-1]))
-        if hi > lo:
-            inside = (n_labeled > lo) & (n_labeled < hi)
-            points = np.concatenate([[lo], n_labeled[inside], [hi]])
-            accuracy, n_labeled = np.interp(points, n_labeled, accuracy), points
-    if n_labeled.shape[0] == 1:
-        return float(accuracy[0])
-    width = float(n_labeled[-1] - n_labeled[0])
-    area = float(np.sum((accuracy[1:] + accuracy[:-1]) / 2 * np.diff(n_labeled)))
-    return round(area / width, 12)
+from activecv.sim._cost import CostSummary, cost_lines, cost_summary
+from activecv.sim._stats import MIN_SEEDS, PairedInterval, aubc, holm, log_ratio_interval, paired_interval
 
 
 def shared_spans(rows: Sequence[dict[str, Any]], rounds: int) -> dict[int, tuple[float, float]]:
@@ -110,6 +86,7 @@ class Summary:
     margin: float | None = None  # its mean AUBC gain over random, paired by seed
     recommended: str | None = None  # best gain whose interval excludes zero after Holm
     complete: bool = True  # every (strategy, seed) has every round
+    cost: CostSummary | None = None  # metric against annotation seconds (None: rows lack them)
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
@@ -189,6 +166,7 @@ def summarize(rows: Sequence[dict[str, Any]], config: SimulationConfig) -> Summa
                 _add_run(summary, run, spans.get(seed))
         _stops(summary, config)
         result.strategies[name] = summary
+    result.cost = cost_summary(rows, config)
     baseline = result.strategies[BASELINE]
     result.levels, result.reference = _levels(baseline, config)
     for summary in result.strategies.values():
@@ -486,8 +464,10 @@ def _diagnostics(summary: Summary, config: SimulationConfig) -> list[str]:
     return lines
 
 
-def render_markdown(summary: Summary, config: SimulationConfig, data_line: str, plot_file: str) -> str:
-    """The report as Markdown."""
+def render_markdown(
+    summary: Summary, config: SimulationConfig, data_line: str, plot_file: str, cost_plot: str | None = None
+) -> str:
+    """The report as Markdown; ``cost_plot``: the metric-against-seconds figure, if drawn."""
     steps = f"{config.epochs} epochs" if config.epochs is not None else f"{config.train_steps} steps"
     retrain = "from scratch" if config.retrain == "scratch" else "warm"
     candidates = config.candidates or "the whole unlabeled pool"
@@ -497,8 +477,7 @@ def render_markdown(summary: Summary, config: SimulationConfig, data_line: str, 
         f"Data: {data_line}. Model: `{config.model}`, retrained {retrain}"
         f" each round ({steps}, batch {config.batch_size}, {config.optimizer} lr {config.lr:g}).",
         f"Initial set: {config.initial} ({config.initial_mode}), the same for every strategy of a seed; "
-        f"+{config.budget}{' clicks' if config.task == 'segmentation' else ''} per round "
-        f"for {config.rounds} rounds; "
+        f"+{config.per_round} per round for {config.rounds} rounds; "
         f"candidates: {candidates}; seeds: {', '.join(map(str, config.seeds))}.",
         "",
         "## Verdict",
@@ -510,6 +489,8 @@ def render_markdown(summary: Summary, config: SimulationConfig, data_line: str, 
     lines += ["", "## Results", "", *_results_table(summary, config)]
     lines += ["", f"![learning curves]({plot_file})"]
     lines += ["", "## Labels to reach each target", "", *_targets_table(summary, config)]
+    if config.task != "segmentation":  # segmentation's curves are already against clicks
+        lines += ["", "## Accuracy against annotation cost", "", *cost_lines(summary.cost, config, cost_plot)]
     lines += ["", "## When to stop", "", *_stopping_table(summary, config)]
     lines += ["", "## Diagnostics", "", *_diagnostics(summary, config)]
     lines += [

@@ -3,9 +3,12 @@
 out/config.json            the configuration (a different one in the same directory is refused)
 out/runs/S-seedK.json      one finished pair; kept across restarts, so runs resume
 out/results.csv|json       the tidy table: strategy, seed, round, n_labeled, metric, times,
-                           train metric, kappa with the last round (json: classes picked)
+                           train metric, kappa with the last round, annotation seconds so far
+                           (json: classes picked)
 out/learning_curves.png    mean ± std per strategy
-out/report.md              AUBC, labels to reach each target, final metric, the verdict
+out/cost_curves.png        the same against annotation seconds (not for segmentation: clicks)
+out/report.md              AUBC, labels to reach each target, accuracy at equal cost, final
+                           metric, the verdict
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 from activecv._errors import InputError
 from activecv._validation import check_positive_int
 from activecv.sim._config import SimulationConfig
+from activecv.sim._cost import COST, has_costs
 from activecv.sim._data import SimulationData, load_simulation_data
 from activecv.sim._loop import run_strategy
 from activecv.sim._plot import plot_learning_curves
@@ -39,6 +43,7 @@ COLUMNS = (
     "training_seconds",
     "train_metric",
     "kappa",
+    "annotation_seconds",
 )  # fmt: skip; results.json also holds "picked" (per class, the items each acquisition labeled)
 
 
@@ -87,6 +92,15 @@ def _log(progress: bool, message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
+def _same_config(text: str, config: SimulationConfig) -> bool:
+    """Whether ``config.json`` holds ``config``; one written before a setting existed holds it
+    at its default."""
+    try:
+        return SimulationConfig.from_dict(json.loads(text)) == config
+    except (ValueError, TypeError):  # unreadable, or settings this activecv does not know
+        return False
+
+
 def simulate(
     config: SimulationConfig, out_dir: str | Path, workers: int = 1, progress: bool = True
 ) -> SimulationResult:
@@ -102,7 +116,7 @@ def simulate(
     (out / "runs").mkdir(parents=True, exist_ok=True)
     config_json = config.to_json()
     config_path = out / "config.json"
-    if config_path.exists() and config_path.read_text() != config_json:
+    if config_path.exists() and not _same_config(config_path.read_text(), config):
         raise InputError(
             f"{str(out)!r} holds results of a different configuration (see its config.json); "
             "use a new output directory, or delete it to start over."
@@ -161,6 +175,13 @@ def write_outputs(config: SimulationConfig, out: Path, data_name: str) -> Simula
     plot_learning_curves(
         rows, config.strategies, out / "learning_curves.png", title, config.metric_name, config.cost_name
     )
+    cost_plot = None
+    if config.task != "segmentation" and has_costs(rows):
+        cost_plot = "cost_curves.png"
+        plot_learning_curves(
+            rows, config.strategies, out / cost_plot, title, config.metric_name, "annotation seconds", x=COST
+        )
     data_line = f"`{data_name}`"
-    _write_atomic(out / "report.md", render_markdown(summary, config, data_line, "learning_curves.png"))
+    report = render_markdown(summary, config, data_line, "learning_curves.png", cost_plot)
+    _write_atomic(out / "report.md", report)
     return SimulationResult(out, rows, summary)

@@ -1,5 +1,6 @@
-"""Paired comparisons over seeds: a t-interval for the mean paired difference, its two-sided
-p-value, and Holm's step-down correction when several strategies are compared with random."""
+"""The area under a budget curve, and paired comparisons over seeds: a t-interval for the mean
+paired difference, its two-sided p-value, and Holm's step-down correction when several
+strategies are compared with random."""
 
 from __future__ import annotations
 
@@ -11,6 +12,36 @@ from scipy import stats
 
 MIN_SEEDS = 3  # fewer paired seeds: the report says it cannot tell, and gives no interval
 LEVEL = 0.95
+
+
+def aubc(n_labeled: np.ndarray, accuracy: np.ndarray, span: tuple[float, float] | None = None) -> float:
+    """Area under the accuracy-vs-labels curve divided by its width: the mean accuracy over the
+    budget, in [0, 1]. One point: that point's accuracy. ``span`` clips the curve to a range,
+    interpolating at its ends: curves whose rounds spend different amounts (clicks) compare
+    over the range they share.
+
+    Examples
+    --------
+    >>> aubc(np.array([10, 20, 30]), np.array([0.5, 0.7, 0.9]))
+    0.7
+    >>> aubc(np.array([10, 20, 30]), np.array([0.5, 0.7, 0.9]), span=(10, 20))
+    0.6
+    >>> aubc(np.array([10, 10]), np.array([0.5, 0.7]))  # a curve that spent nothing more
+    0.6
+    """
+    if span is not None:
+        lo, hi = max(span[0], float(n_labeled[0])), min(span[1], float(n_labeled[-1]))
+        if hi > lo:
+            inside = (n_labeled > lo) & (n_labeled < hi)
+            points = np.concatenate([[lo], n_labeled[inside], [hi]])
+            accuracy, n_labeled = np.interp(points, n_labeled, accuracy), points
+    if n_labeled.shape[0] == 1:
+        return float(accuracy[0])
+    width = float(n_labeled[-1] - n_labeled[0])
+    if width == 0:  # every round at the same spend (none bought anything): their mean
+        return round(float(np.mean(accuracy)), 12)
+    area = float(np.sum((accuracy[1:] + accuracy[:-1]) / 2 * np.diff(n_labeled)))
+    return round(area / width, 12)
 
 
 @dataclass(frozen=True)
