@@ -223,7 +223,9 @@ class _Detection(_Classification):
             np.add.at(counts, self.data.labels_pool[i], 1)
         found = detect(model, self.data.x_pool[unlabeled])
         if self.config.cost_budget is not None:
-            return unlabeled[_within_cost(self.config, strategy, found, counts, rng)]
+            return unlabeled[
+                _within_cost(self.config, strategy, found, rng, detections=found, labeled_class_counts=counts)
+            ]
         chosen = select(strategy, self.config.budget, detections=found, labeled_class_counts=counts, rng=rng)
         return unlabeled[chosen.indices]
 
@@ -232,12 +234,12 @@ def _within_cost(
     config: SimulationConfig,
     strategy: Any,
     found: list[Detections],
-    counts: np.ndarray,
     rng: np.random.Generator,
+    **inputs: Any,
 ) -> np.ndarray:
     """Positions among ``found`` bought with ``cost_budget`` seconds, each scene priced by its
-    predicted boxes; ranked by score per second, or (random and other sampling strategies,
-    whose scores are draws) in the sampled order, packed while they fit."""
+    predicted boxes; ranked by score per second (the strategy's ``inputs``), or (random and
+    other sampling strategies, whose scores are draws) in the sampled order, packed while they fit."""
     assert config.cost_budget is not None
     costs = detection_costs(found, config.seconds_per_box, config.seconds_per_image)
     chosen = select_within_cost(
@@ -246,8 +248,7 @@ def _within_cost(
         costs,
         rng=rng,
         normalise=not strategy.stochastic,
-        detections=found,
-        labeled_class_counts=counts,
+        **inputs,
     )
     return chosen.indices
 
@@ -388,6 +389,10 @@ def run_strategy(
         None if strategy == REGIONS else get_strategy(strategy, **config.strategy_params.get(strategy, {}))
     )
     kind = {"detection": _Detection, "segmentation": _Segmentation}.get(config.task, _Classification)
+    if config.task == "detection" and strategy == "mi_aod":
+        from activecv.sim._mi_aod import MIAODDetection  # it subclasses _Detection
+
+        kind = MIAODDetection
     task = kind(config, data, strategy)
     task.start(initial_set(data.y_pool, config.initial, config.initial_mode, seed))
     rows: list[dict[str, Any]] = []

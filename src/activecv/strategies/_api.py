@@ -34,6 +34,7 @@ def select(
     gradient_embeddings: ArrayOrStream = None,
     cluster_ids: ArrayOrStream = None,
     predicted_loss: ArrayOrStream = None,
+    instance_uncertainty: ArrayOrStream = None,
     detections: Any = None,
     seg_probs: ArrayOrStream = None,
     seg_logits: ArrayOrStream = None,
@@ -76,6 +77,8 @@ def select(
         Precomputed clusters (Cluster-Margin).
     predicted_loss : (N,)
         Output of a learning-loss module (``adapters.torch.predict_loss``).
+    instance_uncertainty : (N,)
+        MI-AOD's image uncertainty (``adapters.torch.mi_aod_uncertainty``).
     detections : sequence of Detections
         One per image (or an iterator of them): boxes, class probabilities, features.
     seg_probs, seg_logits : (N, C, H, W)
@@ -114,6 +117,7 @@ def select(
             "gradient_embeddings": gradient_embeddings,
             "cluster_ids": cluster_ids,
             "predicted_loss": predicted_loss,
+            "instance_uncertainty": instance_uncertainty,
             "detections": detections,
             "seg_probs": seg_probs,
             "seg_logits": seg_logits,
@@ -205,6 +209,7 @@ def score(
     mc_probs: ArrayOrStream = None,
     mc_log_probs: ArrayOrStream = None,
     predicted_loss: ArrayOrStream = None,
+    instance_uncertainty: ArrayOrStream = None,
     detections: Any = None,
     seg_probs: ArrayOrStream = None,
     seg_logits: ArrayOrStream = None,
@@ -235,6 +240,7 @@ def score(
             "mc_probs": mc_probs,
             "mc_log_probs": mc_log_probs,
             "predicted_loss": predicted_loss,
+            "instance_uncertainty": instance_uncertainty,
             "detections": detections,
             "seg_probs": seg_probs,
             "seg_logits": seg_logits,

@@ -55,6 +55,7 @@ SPECS: dict[str, InputSpec] = {
         InputSpec("gradient_embeddings", "gradient_embeddings", "(N, G)", 2, (1,), check_finite),
         InputSpec("cluster_ids", "cluster_ids", "(N,)", 1, (), None, kind="int"),
         InputSpec("predicted_loss", "predicted_loss", "(N,)", 1, (), check_finite),
+        InputSpec("instance_uncertainty", "instance_uncertainty", "(N,)", 1, (), check_finite),
         InputSpec("detections", "detections", "a sequence of N Detections", 1, (), None, kind="objects"),
         # maps are checked in _convert, after the cast to float32 (see there)
         InputSpec("seg_probs", "seg_probs", SEG_SHAPE, 4, (2, 1, 1), None, kind="maps"),

@@ -134,6 +134,20 @@ class LearningLoss(ScoreStrategy):
 
 @register
 @dataclass(frozen=True)
+class MIAOD(ScoreStrategy):
+    """Rank images by the instance uncertainty MI-AOD learns (Yuan et al., CVPR 2021): the mean
+    of an image's top-k instance discrepancies, computed by ``adapters.torch.mi_aod_uncertainty``."""
+
+    name: ClassVar[str] = "mi_aod"
+    description: ClassVar[str] = "MI-AOD instance uncertainty of a detector with its heads (Yuan et al. 2021)"
+    requires: ClassVar[Requirements] = (("instance_uncertainty",),)
+
+    def score_chunk(self, chunk: dict[str, np.ndarray], rows: int, rng: np.random.Generator) -> np.ndarray:
+        return np.asarray(chunk["instance_uncertainty"], dtype=np.float64)
+
+
+@register
+@dataclass(frozen=True)
 class RandomSampling(ScoreStrategy):
     """Uniform sampling without replacement: the baseline every strategy must beat."""
 

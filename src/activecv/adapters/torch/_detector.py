@@ -69,6 +69,16 @@ def _targets(
     return cls, reg, positive
 
 
+def box_loss(box: torch.Tensor, goal: torch.Tensor, positive: torch.Tensor) -> torch.Tensor:
+    """Smooth-L1 between the regressed boxes (B, 4, H, W) of object cells and their targets
+    (centre offsets through a sigmoid, log sizes as they are); zero without objects."""
+    if not positive.any():
+        return box.sum() * 0.0
+    pred = box.permute(0, 2, 3, 1)[positive]
+    pred = torch.cat([torch.sigmoid(pred[:, :2]), pred[:, 2:]], dim=1)
+    return nn.functional.smooth_l1_loss(pred, goal.permute(0, 2, 3, 1)[positive])
+
+
 def train_detector(
     model: GridDetector,
     images: np.ndarray,
@@ -103,11 +113,7 @@ def train_detector(
                 target, pos = cls[idx].to(device), positive[idx].to(device)
                 weights = 1.0 + (positive_weight - 1.0) * pos.float()
                 loss = (nn.functional.cross_entropy(logits, target, reduction="none") * weights).mean()
-                if pos.any():
-                    pred = box.permute(0, 2, 3, 1)[pos]
-                    goal = reg[idx].to(device).permute(0, 2, 3, 1)[pos]
-                    pred = torch.cat([torch.sigmoid(pred[:, :2]), pred[:, 2:]], dim=1)
-                    loss = loss + nn.functional.smooth_l1_loss(pred, goal)
+                loss = loss + box_loss(box, reg[idx].to(device), pos)
                 optimizer.zero_grad()
                 loss.backward()  # type: ignore[no-untyped-call]
                 optimizer.step()
@@ -155,13 +161,30 @@ def detect(
         for start in range(0, images.shape[0], batch_size):
             x = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size], dtype=np.float32))
             logits, box, feats = model(x.to(device))
-            probs = torch.softmax(logits, dim=1).permute(0, 2, 3, 1).cpu().numpy().astype(np.float64)
-            box = box.permute(0, 2, 3, 1).cpu().numpy().astype(np.float64)
-            feats = feats.permute(0, 2, 3, 1).cpu().numpy()
-            rows, cols = np.meshgrid(np.arange(probs.shape[1]), np.arange(probs.shape[2]), indexing="ij")
-            for p, b, f in zip(probs, box, feats, strict=True):
-                out.append(_decode(p, b, f, rows, cols, score_threshold, nms_iou, max_detections))
+            probs = torch.softmax(logits, dim=1)
+            out.extend(decode_cells(probs, box, feats, True, score_threshold, nms_iou, max_detections))
     return out
+
+
+def decode_cells(
+    probs: torch.Tensor,
+    box: torch.Tensor,
+    feats: torch.Tensor,
+    background_last: bool,
+    score_threshold: float,
+    nms_iou: float,
+    max_detections: int,
+) -> list[Detections]:
+    """Detections of a batch of per-cell outputs: class probabilities (B, K, H, W) (softmax
+    with the background last, or independent sigmoid scores), boxes (B, 4, H, W), features."""
+    probs_np = probs.permute(0, 2, 3, 1).cpu().numpy().astype(np.float64)
+    box_np = box.permute(0, 2, 3, 1).cpu().numpy().astype(np.float64)
+    feats_np = feats.permute(0, 2, 3, 1).cpu().numpy()
+    rows, cols = np.meshgrid(np.arange(probs_np.shape[1]), np.arange(probs_np.shape[2]), indexing="ij")
+    return [
+        _decode(p, b, f, rows, cols, background_last, score_threshold, nms_iou, max_detections)
+        for p, b, f in zip(probs_np, box_np, feats_np, strict=True)
+    ]
 
 
 def _decode(
@@ -170,11 +193,12 @@ def _decode(
     feats: np.ndarray,
     rows: np.ndarray,
     cols: np.ndarray,
+    background_last: bool,
     score_threshold: float,
     nms_iou: float,
     max_detections: int,
 ) -> Detections:
-    foreground = probs[..., :-1]
+    foreground = probs[..., :-1] if background_last else probs
     scores, labels = foreground.max(axis=-1), foreground.argmax(axis=-1)
     hit = scores > score_threshold
     cx = (cols[hit] + 1 / (1 + np.exp(-box[hit][:, 0]))) * STRIDE
@@ -194,5 +218,5 @@ def _decode(
         labels=labels[hit][keep],
         scores=scores[hit][keep],
         features=feats[hit][keep],
-        background_index=probs.shape[-1] - 1,
+        background_index=probs.shape[-1] - 1 if background_last else None,
     )
