@@ -224,3 +224,28 @@ def test_bad_settings_and_inputs_are_named(scenes) -> None:
         )
     with pytest.raises(ValueError, match="requires instance_uncertainty"):
         acv.select("mi_aod", 1, probs=np.array([[0.5, 0.5]]))
+
+
+def test_a_detection_simulation_trains_and_selects_with_mi_aod(tmp_path) -> None:
+    pytest.importorskip("pycocotools")
+    from activecv.sim import SimulationConfig, preset, simulate
+
+    config = preset(
+        "digit-scenes-detection",
+        strategies=("mi_aod",),
+        limit=100,
+        initial=16,
+        budget=8,
+        rounds=1,
+        seeds=(0,),
+        candidates=30,
+        train_steps=4,
+    )
+    result = simulate(config, tmp_path, progress=False)
+    rows = [r for r in result.rows if r["strategy"] == "mi_aod"]
+    assert [r["n_labeled"] for r in rows] == [16, 24]
+    assert all(0 <= r["metric"] <= 1 and r["training_seconds"] > 0 for r in rows)
+    with pytest.raises(
+        ValueError, match="mi_aod trains a detector's own heads: it runs with task='detection'"
+    ):
+        SimulationConfig(strategies=("mi_aod",))
