@@ -232,7 +232,8 @@ def test_a_detection_simulation_trains_and_selects_with_mi_aod(tmp_path) -> None
 
     config = preset(
         "digit-scenes-detection",
-        strategies=("mi_aod",),
+        model="mi_aod_detector",  # every strategy on the detector MI-AOD trains
+        strategies=("mi_aod", "detection_entropy"),
         limit=100,
         initial=16,
         budget=8,
@@ -244,7 +245,9 @@ def test_a_detection_simulation_trains_and_selects_with_mi_aod(tmp_path) -> None
     result = simulate(config, tmp_path, progress=False)
     rows = [r for r in result.rows if r["strategy"] == "mi_aod"]
     assert [r["n_labeled"] for r in rows] == [16, 24]
-    assert all(0 <= r["metric"] <= 1 and r["training_seconds"] > 0 for r in rows)
+    assert all(0 <= r["metric"] <= 1 and r["training_seconds"] > 0 for r in result.rows)
+    assert {r["strategy"] for r in result.rows} == {"random", "mi_aod", "detection_entropy"}
+    assert len({r["metric"] for r in result.rows if r["round"] == 0}) == 1  # one detector, one start
     with pytest.raises(
         ValueError, match="mi_aod trains a detector's own heads: it runs with task='detection'"
     ):

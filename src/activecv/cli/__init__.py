@@ -395,7 +395,11 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--features", help=".npz with embeddings (N, D) and labels (N,)")
     sim.add_argument("--image-size", type=pixel_pair("WIDTH,HEIGHT"), help="resize images to WIDTH,HEIGHT")
     sim.add_argument("--limit", type=int, help="use only the first N pool items")
-    sim.add_argument("--model", help="gal_cnn, small_resnet, resnet18_cifar, mlp, or module:callable")
+    sim.add_argument(
+        "--model",
+        help="gal_cnn, small_resnet, resnet18_cifar, mlp, or module:callable; detection: grid_detector, "
+        "mi_aod_detector (every strategy on the detector MI-AOD trains)",
+    )
     sim.add_argument("--strategies", help="comma-separated names; random is always added")
     sim.add_argument("--param", action="append", default=[], metavar="STRATEGY.KEY=VALUE")
     sim.add_argument("--initial", type=int, help="initial labeled items")

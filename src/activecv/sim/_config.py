@@ -14,6 +14,9 @@ from activecv._validation import check_positive_int
 from activecv.strategies import ScoreStrategy, get_strategy
 
 BASELINE = "random"
+MI_AOD_DETECTOR = "mi_aod_detector"
+"""The grid detector with MI-AOD's heads, trained in its stages, for every strategy of a run (the
+``mi_aod`` strategy always uses it): random against mi_aod then compares the selection alone."""
 SCENES = "digit-scenes"  # detection and segmentation scenes composed from bundled MNIST digits
 REGIONS = "regions"  # segmentation: superpixel regions under a click budget (activecv.select_regions)
 REGION_PARAMS = ("measure", "class_balance", "max_regions_per_image")  # clicks: dominant labeling
@@ -260,10 +263,10 @@ def _check_task(task: str, dataset: str | None, model: str, initial_mode: str) -
             f"segmentation simulations run on dataset {SCENES!r} with model 'segmentation_fcn' and a random "
             f"initial set; got {dataset!r}, {model!r} and {initial_mode!r}."
         )
-    if task == "detection" and (dataset != SCENES or model != "grid_detector"):
+    if task == "detection" and (dataset != SCENES or model not in ("grid_detector", MI_AOD_DETECTOR)):
         raise InputError(
-            f"detection simulations run on dataset {SCENES!r} with model 'grid_detector'; "
-            f"got {dataset!r} and {model!r}."
+            f"detection simulations run on dataset {SCENES!r} with model 'grid_detector' or "
+            f"{MI_AOD_DETECTOR!r}; got {dataset!r} and {model!r}."
         )
     if task == "detection" and initial_mode != "random":
         raise InputError("detection simulations draw the initial set at random: set initial_mode='random'.")

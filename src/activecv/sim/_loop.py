@@ -12,7 +12,7 @@ import numpy as np
 from activecv._errors import InputError
 from activecv._stopping import cohen_kappa, stop_set
 from activecv.io import UNLABELED
-from activecv.sim._config import BASELINE, REGIONS, SimulationConfig
+from activecv.sim._config import BASELINE, MI_AOD_DETECTOR, REGIONS, SimulationConfig
 from activecv.sim._data import SimulationData
 from activecv.strategies import (
     detection_costs,
@@ -199,12 +199,16 @@ class _Detection(_Classification):
         epochs = _epochs(c, index.shape[0])
         train_detector(model, self.data.x_pool[index], boxes, labels, epochs, c.batch_size, c.lr, seed=seed)
 
-    def measure(self, model: Any) -> float:
+    def detect(self, model: Any, images: np.ndarray) -> list[Detections]:
         from activecv.adapters.torch import detect
+
+        return detect(model, images)
+
+    def measure(self, model: Any) -> float:
         from activecv.sim._map import coco_map
 
         assert self.data.boxes_test is not None and self.data.labels_test is not None
-        found = detect(model, self.data.x_test)
+        found = self.detect(model, self.data.x_test)
         return coco_map(found, self.data.boxes_test, self.data.labels_test, len(self.data.class_names))[
             "map50"
         ]
@@ -212,8 +216,6 @@ class _Detection(_Classification):
     def select(
         self, model: Any, strategy: Any, labeled: np.ndarray, rng: np.random.Generator, seed: int
     ) -> np.ndarray:
-        from activecv.adapters.torch import detect
-
         assert self.data.labels_pool is not None
         unlabeled = np.flatnonzero(~labeled)
         if self.config.candidates is not None:
@@ -221,7 +223,7 @@ class _Detection(_Classification):
         counts = np.zeros(len(self.data.class_names))
         for i in np.flatnonzero(labeled):
             np.add.at(counts, self.data.labels_pool[i], 1)
-        found = detect(model, self.data.x_pool[unlabeled])
+        found = self.detect(model, self.data.x_pool[unlabeled])
         if self.config.cost_budget is not None:
             return unlabeled[
                 _within_cost(self.config, strategy, found, rng, detections=found, labeled_class_counts=counts)
@@ -389,7 +391,7 @@ def run_strategy(
         None if strategy == REGIONS else get_strategy(strategy, **config.strategy_params.get(strategy, {}))
     )
     kind = {"detection": _Detection, "segmentation": _Segmentation}.get(config.task, _Classification)
-    if config.task == "detection" and strategy == "mi_aod":
+    if config.task == "detection" and (strategy == "mi_aod" or config.model == MI_AOD_DETECTOR):
         from activecv.sim._mi_aod import MIAODDetection  # it subclasses _Detection
 
         kind = MIAODDetection

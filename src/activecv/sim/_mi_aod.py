@@ -9,6 +9,7 @@ import numpy as np
 
 from activecv.sim._loop import _Detection, _epochs, _within_cost
 from activecv.strategies import draw_candidates, select
+from activecv.types import Detections
 
 TOP_K = 16
 """Instances averaged per scene: a quarter of the 64 cells, the share of RetinaNet's anchors the
@@ -22,7 +23,8 @@ top (MI-AOD's training cost)."""
 
 class MIAODDetection(_Detection):
     """The grid detector's backbone and regressor with f1, f2 and f_mil, trained in MI-AOD's
-    stages with the run's optimizer and learning rate; scenes chosen by ``mi_aod``."""
+    stages with the run's optimizer and learning rate; detections from f1 and the regressor.
+    ``mi_aod`` chooses by the learned instance uncertainty, other strategies by the detections."""
 
     def build(self) -> Any:
         from activecv.adapters.torch import MIAODDetector
@@ -48,27 +50,24 @@ class MIAODDetection(_Detection):
         unlabeled = self.data.x_pool[np.flatnonzero(~self.labeled)]
         train_mi_aod(model, self.data.x_pool[index], boxes, labels, unlabeled, settings, seed=seed)
 
-    def measure(self, model: Any) -> float:
+    def detect(self, model: Any, images: np.ndarray) -> list[Detections]:
         from activecv.adapters.torch import detect_mi_aod
-        from activecv.sim._map import coco_map
 
-        assert self.data.boxes_test is not None and self.data.labels_test is not None
-        found = detect_mi_aod(model, self.data.x_test)
-        return coco_map(found, self.data.boxes_test, self.data.labels_test, len(self.data.class_names))[
-            "map50"
-        ]
+        return detect_mi_aod(model, images)
 
     def select(
         self, model: Any, strategy: Any, labeled: np.ndarray, rng: np.random.Generator, seed: int
     ) -> np.ndarray:
-        from activecv.adapters.torch import detect_mi_aod, mi_aod_uncertainty
+        from activecv.adapters.torch import mi_aod_uncertainty
 
+        if strategy.name != "mi_aod":  # a post-hoc strategy on this detector's detections
+            return super().select(model, strategy, labeled, rng, seed)
         unlabeled = np.flatnonzero(~labeled)
         if self.config.candidates is not None:
             unlabeled = draw_candidates(unlabeled, self.config.candidates, rng)
         uncertainty = mi_aod_uncertainty(model, self.data.x_pool[unlabeled], TOP_K)
         if self.config.cost_budget is not None:  # scenes priced by the boxes this detector predicts
-            found = detect_mi_aod(model, self.data.x_pool[unlabeled])
+            found = self.detect(model, self.data.x_pool[unlabeled])
             return unlabeled[
                 _within_cost(self.config, strategy, found, rng, instance_uncertainty=uncertainty)
             ]
