@@ -81,6 +81,22 @@ def test_summary_recommends_a_strategy_that_beats_random_beyond_the_seed_noise()
     assert "30 (2/3 seeds)" in text
 
 
+def test_a_strategy_with_its_own_model_is_named_in_the_diagnostics() -> None:
+    rows = []
+    for seed in range(3):
+        rows += _rows("random", seed, [0.5, 0.6, 0.7])
+        rows += _rows("entropy", seed, [0.5, 0.6, 0.7])
+        rows += _rows("margin", seed, [0.6 + 0.01 * seed, 0.7, 0.8])  # round 0 differs: another model
+    text = render_markdown(summarize(rows, CONFIG), CONFIG, "`toy`", "c.png")
+    assert "Round-0 model (the initial set, of random): test accuracy 0.5000" in text
+    assert "`margin` trains its own model (round 0: test accuracy 0.6100 ± 0.0100" in text
+    assert "`entropy` trains its own model" not in text
+    shared = render_markdown(
+        summarize([r for r in rows if r["strategy"] != "margin"], CONFIG), CONFIG, "`t`", "c"
+    )
+    assert "shared by every strategy of a seed" in shared
+
+
 def test_summary_says_when_nothing_beats_random() -> None:
     rows = []
     for seed, noise in enumerate((0.02, -0.02, 0.0)):

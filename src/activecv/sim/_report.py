@@ -453,11 +453,24 @@ def _diagnostics(summary: Summary, config: SimulationConfig) -> list[str]:
     lines: list[str] = []
     if base.curves:
         start = [acc[0] for _, acc in base.curves]
+        own = {
+            name: [acc[0] for _, acc in stats.curves]
+            for name, stats in summary.strategies.items()
+            if stats.curves
+            and not np.allclose([acc[0] for _, acc in stats.curves], start[: len(stats.curves)])
+        }
+        whose = "of random" if own else "shared by every strategy of a seed"
         lines.append(
-            "Round-0 model (the initial set, shared by every strategy of a seed): "
+            f"Round-0 model (the initial set, {whose}): "
             f"{config.metric_name} {np.mean(start):.4f} ± {mean_std(start)[1]:.4f} "
             f"from {base.curves[0][0][0]:g} {config.cost_name}."
         )
+        for name, first in own.items():  # a method that trains its own model from the same labels
+            lines.append(
+                f"`{name}` trains its own model (round 0: {config.metric_name} {np.mean(first):.4f} ± "
+                f"{mean_std(first)[1]:.4f} on the same initial set): its gain over random mixes the "
+                "model's and the selection's."
+            )
     for block in (_train_lines(summary, config), _balance_lines(summary), _diversity_note(summary, config)):
         if block:
             lines += ["", *block]
