@@ -116,7 +116,7 @@ def quick_simplex(p: np.ndarray) -> bool:
     flat = p.reshape(-1, p.shape[-1])
     if not flat.min() >= 0:
         return False
-    sums = np.vecdot(flat, np.ones(flat.shape[1], dtype=flat.dtype))
+    sums = flat @ np.ones(flat.shape[1], dtype=flat.dtype)  # a BLAS gemv: faster than vecdot
     return bool(np.all(np.abs(sums - 1) <= SUM_TOL / 2))
 
 
