@@ -203,21 +203,39 @@ def test_training_runs_the_stages_in_order_and_the_strategy_ranks(scenes) -> Non
 
 
 def test_bad_settings_and_inputs_are_named(scenes) -> None:
-    with pytest.raises(ValueError, match="lam must be >= 0"):
+    with pytest.raises(ValueError, match=r"lam must be >= 0; got -1\.0"):
         MIAODSettings(lam=-1.0)
-    with pytest.raises(ValueError, match="repeat must be an int >= 1; got 0"):
+    with pytest.raises(ValueError, match="lam must be a finite number; got None"):
+        MIAODSettings(lam=None)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="repeat must be a positive integer; got 0"):
         MIAODSettings(repeat=0)
+    with pytest.raises(TypeError, match="outer_loops must be a positive integer; got str '2'"):
+        MIAODSettings(outer_loops="2")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="optimizer must be 'adam' or 'sgd'"):
         MIAODSettings(optimizer="rmsprop")
+    with pytest.raises(ValueError, match="prior must lie in"):
+        MIAODDetector(torch.nn.Identity(), torch.nn.Identity(), 8, 3, prior=1.0)
+    two = MIAODDetector(torch.nn.Conv2d(1, 8, 8, stride=8), torch.nn.Conv2d(8, 8, 1), 8, 3, anchors=2)
+    with pytest.raises(ValueError, match="anchors must be 1; got 2"):
+        detect_mi_aod(two, scenes.images[:1])
+    with pytest.raises(ValueError, match="anchors must be 1; got 2"):
+        train_mi_aod(two, scenes.images[:2], scenes.boxes[:2], scenes.labels[:2], scenes.images[2:])
+    coarse = MIAODDetector(torch.nn.Conv2d(1, 8, 16, stride=16), torch.nn.Conv2d(8, 4, 1), 8, 3)
+    with pytest.raises(ValueError, match=r"stride 8: images \(64, 64\) gave a 4 x 4 feature map"):
+        train_mi_aod(coarse, scenes.images[:2], scenes.boxes[:2], scenes.labels[:2], scenes.images[2:])
     model = MIAODDetector.grid(len(scenes.class_names), 1, width=8)
     with pytest.raises(ValueError, match="unlabeled must hold at least one image"):
         train_mi_aod(model, scenes.images[:2], scenes.boxes[:2], scenes.labels[:2], scenes.images[:0])
     with pytest.raises(ValueError, match="of one length; got 2, 1, 2"):
         train_mi_aod(model, scenes.images[:2], scenes.boxes[:1], scenes.labels[:2], scenes.images[2:])
-    with pytest.raises(ValueError, match="top_k must be an int >= 1; got 0"):
+    with pytest.raises(ValueError, match="top_k must be a positive integer; got 0"):
         mi_aod_uncertainty(model, scenes.images[:2], top_k=0)
     with pytest.raises(ValueError, match="stage must be one of labeled, min, max; got 'both'"):
         set_mi_aod_stage(model, "both")
+    with pytest.raises(ValueError, match="stage must be one of labeled, min, max; got 'maximize'"):
+        mi_aod_loss(model, torch.zeros(1, 1, 64, 64), "maximize", MIAODSettings())
+    with pytest.raises(ValueError, match="the labeled stage trains on labeled batches only"):
+        mi_aod_loss(model, torch.zeros(1, 1, 64, 64), "labeled", MIAODSettings())
     with pytest.raises(ValueError, match="a labeled batch needs box_loss"):
         mi_aod_loss(
             model, torch.zeros(1, 1, 64, 64), "labeled", MIAODSettings(), torch.zeros(1, 64, dtype=torch.long)
@@ -252,3 +270,24 @@ def test_a_detection_simulation_trains_and_selects_with_mi_aod(tmp_path) -> None
         ValueError, match="mi_aod trains a detector's own heads: it runs with task='detection'"
     ):
         SimulationConfig(strategies=("mi_aod",))
+
+
+def test_post_hoc_strategies_read_the_sigmoid_scores_with_a_background_mass() -> None:
+    from activecv.sim import preset
+    from activecv.sim._mi_aod import _for_sigmoid_scores
+
+    config = preset(
+        "digit-scenes-detection", model="mi_aod_detector", strategies=("detection_entropy", "ebal")
+    )
+    assert (
+        _for_sigmoid_scores(acv.get_strategy("detection_entropy"), config).entropy_mode == "sigmoid_plus_bg"
+    )
+    assert _for_sigmoid_scores(acv.get_strategy("ebal"), config).entropy_mode == "sigmoid_plus_bg"
+    assert _for_sigmoid_scores(acv.get_strategy("random"), config).name == "random"
+    chosen = preset(
+        "digit-scenes-detection",
+        model="mi_aod_detector",
+        strategies=("detection_entropy",),
+        strategy_params={"detection_entropy": {"entropy_mode": "full"}},
+    )
+    assert _for_sigmoid_scores(acv.get_strategy("detection_entropy"), chosen).entropy_mode == "full"

@@ -422,6 +422,8 @@ def test_round_within_a_cost_budget_from_a_costs_column(tmp_path: Path, digit_po
     image_round = project.round(path, "least_confidence", 2, seed=1)
     assert image_round[0].path == ids[0] and image_round[1].path in ids[5:]  # in images, the dear one first
     assert project.rounds()[1].cost is None and project.rounds()[1].budget == 2
+    drawn = project.round(path, "random", cost_budget=3, costs_column="seconds", seed=1)  # draws, packed
+    assert 1 <= len(drawn) <= 3 and project.rounds()[2].cost["spent"] <= 3
 
 
 def test_detection_round_within_a_cost_budget_prices_predicted_boxes(tmp_path: Path, digit_pool: Any) -> None:

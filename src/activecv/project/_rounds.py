@@ -312,8 +312,14 @@ def _plan(ledger: Ledger, schema: labels.Schema, asked: RoundRequest, progress: 
         )
     if asked.cost is not None:
         costs = _costs(asked.cost, file, inputs, path)
-        selection = activecv.select_within_cost(
-            strategy, asked.cost.budget, costs, rng=asked.seed, labeled=excluded, **inputs
+        selection = activecv.select_within_cost(  # a sampled score per second means nothing
+            strategy,
+            asked.cost.budget,
+            costs,
+            rng=asked.seed,
+            labeled=excluded,
+            normalise=not strategy.stochastic,
+            **inputs,
         )
         if len(selection) == 0:
             raise ProjectError(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
 import numpy as np
 
+from activecv.sim._config import SimulationConfig
 from activecv.sim._loop import _Detection, _epochs, _within_cost
 from activecv.strategies import draw_candidates, select
 from activecv.types import Detections
@@ -43,7 +45,7 @@ class MIAODDetection(_Detection):
             lr=c.lr,
             momentum=c.momentum,
             weight_decay=c.weight_decay,
-            top_k=TOP_K,
+            adversarial=not self.labeled.all(),  # the min and max steps need unlabeled scenes
         )
         boxes = [self.data.boxes_pool[i] for i in index]
         labels = [self.data.labels_pool[i] for i in index]
@@ -61,7 +63,7 @@ class MIAODDetection(_Detection):
         from activecv.adapters.torch import mi_aod_uncertainty
 
         if strategy.name != "mi_aod":  # a post-hoc strategy on this detector's detections
-            return super().select(model, strategy, labeled, rng, seed)
+            return super().select(model, _for_sigmoid_scores(strategy, self.config), labeled, rng, seed)
         unlabeled = np.flatnonzero(~labeled)
         if self.config.candidates is not None:
             unlabeled = draw_candidates(unlabeled, self.config.candidates, rng)
@@ -73,3 +75,13 @@ class MIAODDetection(_Detection):
             ]
         chosen = select(strategy, self.config.budget, instance_uncertainty=uncertainty, rng=rng)
         return unlabeled[chosen.indices]
+
+
+def _for_sigmoid_scores(strategy: Any, config: SimulationConfig) -> Any:
+    """A detection strategy left at ``entropy_mode="full"`` reads this detector's independent
+    sigmoid scores (no background column) as ``sigmoid_plus_bg``: a background mass of 1 - sum."""
+    if getattr(strategy, "entropy_mode", None) != "full":
+        return strategy
+    if "entropy_mode" in config.strategy_params.get(strategy.name, {}):
+        return strategy  # the user's choice
+    return dataclasses.replace(strategy, entropy_mode="sigmoid_plus_bg")

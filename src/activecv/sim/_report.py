@@ -448,6 +448,12 @@ def _diversity_note(summary: Summary, config: SimulationConfig) -> list[str]:
     ]
 
 
+def _differs(first: list[float], start: list[float]) -> bool:
+    """Whether round-0 metrics differ from random's over the seeds both have (in seed order)."""
+    n = min(len(first), len(start))
+    return not np.allclose(first[:n], start[:n])
+
+
 def _diagnostics(summary: Summary, config: SimulationConfig) -> list[str]:
     base = summary.strategies[BASELINE]
     lines: list[str] = []
@@ -456,8 +462,7 @@ def _diagnostics(summary: Summary, config: SimulationConfig) -> list[str]:
         own = {
             name: [acc[0] for _, acc in stats.curves]
             for name, stats in summary.strategies.items()
-            if stats.curves
-            and not np.allclose([acc[0] for _, acc in stats.curves], start[: len(stats.curves)])
+            if stats.curves and _differs([acc[0] for _, acc in stats.curves], start)
         }
         whose = "of random" if own else "shared by every strategy of a seed"
         lines.append(

@@ -15,6 +15,8 @@ assignment of a class to every instance (background included) train it with
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -25,7 +27,8 @@ from torch import nn
 
 from activecv._errors import InputError
 from activecv._progress import Progress
-from activecv.adapters.torch._detector import GridDetector, _targets, box_loss, decode_cells
+from activecv._validation import check_positive_int
+from activecv.adapters.torch._detector import STRIDE, GridDetector, _targets, box_loss, decode_cells
 from activecv.adapters.torch._train import make_optimizer
 from activecv.types import Detections
 
@@ -94,11 +97,12 @@ class MIAODDetector(nn.Module):
         prior: float = 0.01,
     ) -> None:
         super().__init__()
-        if num_classes < 1 or anchors < 1 or tower < 0 or not 0 < prior < 1:
-            raise InputError(
-                "num_classes and anchors must be >= 1, tower >= 0 and prior in (0, 1); "
-                f"got {num_classes}, {anchors}, {tower}, {prior}."
-            )
+        for name, value in (("num_classes", num_classes), ("anchors", anchors), ("channels", channels)):
+            check_positive_int(value, name)
+        if tower != 0:
+            check_positive_int(tower, "tower")
+        if not 0 < prior < 1:
+            raise InputError(f"prior must lie in (0, 1); got {prior!r}.")
         self.num_classes, self.anchors = num_classes, anchors
         self.backbone, self.regressor = backbone, regressor
         self.f1 = _classifier(channels, anchors * num_classes, tower, prior)
@@ -237,37 +241,32 @@ class MIAODSettings:
     outer_loops: int = 2
     repeat: int = 2
     lam: float = 0.5
-    top_k: int = 10_000
     focal_alpha: float = 0.25
     focal_gamma: float = 2.0
     batch_size: int = 2
     optimizer: str = "sgd"
     lr: float = 1e-3
     momentum: float = 0.9
-    weight_decay: float = 5e-4
+    weight_decay: float = 5e-4  # what the released training code hard-codes (its config's 1e-4 is unread)
     adversarial: bool = True
     mil: bool = True
     reweight: bool = True
 
     def __post_init__(self) -> None:
-        counts = {
-            "labeled_epochs": self.labeled_epochs,
-            "unlabeled_epochs": self.unlabeled_epochs,
-            "outer_loops": self.outer_loops,
-        }
-        for name, value in counts.items():
-            if int(value) != value or value < 0:
-                raise InputError(f"{name} must be an int >= 0; got {value!r}.")
-        for name, value in {
-            "repeat": self.repeat,
-            "top_k": self.top_k,
-            "batch_size": self.batch_size,
-        }.items():
-            if int(value) != value or value < 1:
-                raise InputError(f"{name} must be an int >= 1; got {value!r}.")
-        if not self.lam >= 0 or not self.lr > 0:
-            raise InputError(f"lam must be >= 0 and lr > 0; got {self.lam!r} and {self.lr!r}.")
-        make_optimizer(self.optimizer, [nn.Parameter(torch.zeros(1))], self.lr, self.momentum, 0.0)
+        for name in ("labeled_epochs", "unlabeled_epochs", "outer_loops"):
+            value = getattr(self, name)
+            if value != 0:  # zero turns a part of the schedule off
+                check_positive_int(value, name)
+        for name in ("repeat", "batch_size"):
+            check_positive_int(getattr(self, name), name)
+        for name in ("lam", "focal_alpha", "focal_gamma", "momentum", "weight_decay", "lr"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+                raise InputError(f"{name} must be a finite number; got {value!r}.")
+            if value < 0 or (name == "lr" and value == 0):
+                raise InputError(f"{name} must be {'> 0' if name == 'lr' else '>= 0'}; got {value!r}.")
+        if self.optimizer not in ("adam", "sgd"):
+            raise InputError(f"optimizer must be 'adam' or 'sgd'; got {self.optimizer!r}.")
 
     def stages(self) -> list[tuple[str, int]]:
         """(stage, epochs) in order: "labeled", then per outer loop "min", "max", "labeled"."""
@@ -318,6 +317,10 @@ def mi_aod_loss(
     - unlabeled batch, min step: the weighted discrepancy plus the MIL loss on pseudo labels;
     - unlabeled batch, max step: the max form of the weighted discrepancy.
     """
+    if stage not in STAGES:
+        raise InputError(f"stage must be one of {', '.join(STAGES)}; got {stage!r}.")
+    if stage == "labeled" and classes is None:
+        raise InputError("the labeled stage trains on labeled batches only: pass classes (B, N); got None.")
     s = settings
     out = model(images)
     if classes is not None:
@@ -348,6 +351,11 @@ def _grid_targets(
     model.eval()  # the probe must not move normalisation statistics
     with torch.no_grad():
         grid = tuple(model.backbone(x[:1].to(next(model.parameters()).device)).shape[2:])
+    if (grid[0] * STRIDE, grid[1] * STRIDE) != tuple(x.shape[2:]):
+        raise InputError(
+            f"grid targets need a backbone at stride {STRIDE}: images {tuple(x.shape[2:])} gave a "
+            f"{grid[0]} x {grid[1]} feature map, expected {x.shape[2] // STRIDE} x {x.shape[3] // STRIDE}."
+        )
     cls, reg, positive = _targets(boxes, labels, (grid[0], grid[1]), model.num_classes)
     return cls.reshape(cls.shape[0], -1), reg, positive
 
@@ -373,11 +381,36 @@ def train_mi_aod(
         )
     if s.adversarial and unlabeled.shape[0] == 0:
         raise InputError("unlabeled must hold at least one image for the min and max steps; got 0.")
-    device = next(model.parameters()).device
+    if model.anchors != 1:
+        raise InputError(
+            f"train_mi_aod builds grid targets (one instance a cell): anchors must be 1; got {model.anchors}."
+        )
     plan = s.stages()
     total = sum(epochs for _, epochs in plan)
     history: list[tuple[str, float]] = []
     report = Progress("train MI-AOD", total, progress)
+    try:
+        _run_stages(model, images, boxes, labels, unlabeled, s, plan, seed, history, report)
+    finally:  # trainable and in eval mode again, also after an interrupted stage
+        for p in model.parameters():
+            p.requires_grad_(True)
+        model.eval()
+    return history
+
+
+def _run_stages(
+    model: MIAODDetector,
+    images: np.ndarray,
+    boxes: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray],
+    unlabeled: np.ndarray,
+    s: MIAODSettings,
+    plan: list[tuple[str, int]],
+    seed: int,
+    history: list[tuple[str, float]],
+    report: Progress,
+) -> None:
+    device = next(model.parameters()).device
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         rng = np.random.default_rng(seed)
@@ -413,10 +446,6 @@ def train_mi_aod(
                             losses.append(float(loss.detach()))
                 history.append((stage, float(np.mean(losses))))
                 report.update(len(history))
-    for p in model.parameters():
-        p.requires_grad_(True)
-    model.eval()
-    return history
 
 
 def _outputs(model: MIAODDetector, images: np.ndarray, batch_size: int) -> Iterator[MIAODOutput]:
@@ -433,8 +462,7 @@ def mi_aod_uncertainty(
 ) -> np.ndarray:
     """Each image's MI-AOD uncertainty, float64 (N,): the ``instance_uncertainty`` input of the
     ``mi_aod`` strategy (see :func:`instance_uncertainty`)."""
-    if int(top_k) != top_k or top_k < 1:
-        raise InputError(f"top_k must be an int >= 1; got {top_k!r}.")
+    check_positive_int(top_k, "top_k")
     parts = [
         instance_uncertainty(out, int(top_k)).double().cpu().numpy()
         for out in _outputs(model, images, batch_size)
@@ -452,6 +480,8 @@ def detect_mi_aod(
 ) -> list[Detections]:
     """Detections of a grid MI-AOD detector: f1's sigmoid scores per class (as the code tests)
     and the regressor's boxes, after class-wise NMS."""
+    if model.anchors != 1:
+        raise InputError(f"detect_mi_aod decodes one box per cell: anchors must be 1; got {model.anchors}.")
     out: list[Detections] = []
     for o in _outputs(model, images, batch_size):
         b, _, h, w = o.features.shape
