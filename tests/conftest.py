@@ -32,6 +32,7 @@ def make_pool(n: int = 60, c: int = 4, k: int = 6, d: int = 5, seed: int = 0) ->
         "gradient_embeddings": rng.normal(size=(n, c * d)),
         "cluster_ids": rng.integers(0, 6, size=n),
         "predicted_loss": rng.gamma(2.0, size=n),
+        "instance_uncertainty": rng.gamma(1.0, 0.01, size=n),
         "detections": make_detections(n, c, rng),
         "labeled_class_counts": rng.integers(0, 20, size=c).astype(float),
     }
