@@ -14,7 +14,7 @@ import numpy as np
 
 import activecv
 from activecv._errors import ActiveCVError, InputError
-from activecv.cli._args import parse_param, pixel_pair
+from activecv.cli._args import add_budget_arguments, parse_param, pixel_pair
 from activecv.cli._labels import add_confident_arguments, run_confident
 from activecv.cli._predict import add_predict_parser
 from activecv.cli._project import add_project_parser
@@ -63,7 +63,8 @@ def _select_detections(args: argparse.Namespace, strategy: Strategy) -> int:
             raise InputError(
                 "--cost-budget on detection JSON needs --seconds-per-box (the cost of an image)."
             )
-        costs = activecv.detection_costs(pool.detections, args.seconds_per_box, args.seconds_per_image)
+        per_image = args.seconds_per_image or 0.0
+        costs = activecv.detection_costs(pool.detections, args.seconds_per_box, per_image)
     return _select_and_write(
         args, strategy, ids, "images", labeled, costs, detections=pool.detections, labeled_class_counts=counts
     )
@@ -303,17 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=".npz or .parquet with ids and inputs, or COCO detection results .json",
     )
     sel.add_argument("--strategy", required=True, help="a name from `activecv strategies`")
-    sel.add_argument("--budget", type=int, help="number of items to select (or --cost-budget)")
-    sel.add_argument(
-        "--cost-budget",
-        type=float,
-        help="annotation cost to spend instead (e.g. seconds): items ranked by score per unit cost",
-    )
-    sel.add_argument("--costs-column", help="--cost-budget: the predictions-file column of per-item costs")
-    sel.add_argument("--seconds-per-box", type=float, help="--cost-budget on detection JSON: cost per box")
-    sel.add_argument(
-        "--seconds-per-image", type=float, default=0.0, help="--cost-budget on detection JSON: cost per image"
-    )
+    add_budget_arguments(sel, "items")
     sel.add_argument("--candidates", type=int, help="score only a random subset of this many unlabeled items")
     sel.add_argument("--seed", type=int, help="random seed (ties break at random when given)")
     sel.add_argument("--temperature", type=float, help="softmax temperature for logits")

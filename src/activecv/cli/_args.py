@@ -31,3 +31,24 @@ def pixel_pair(names: str) -> Callable[[str], tuple[int, int]]:
         return int(first), int(second)
 
     return parse
+
+
+def add_budget_arguments(parser: argparse.ArgumentParser, unit: str) -> None:
+    """``--budget`` in ``unit`` (items, images), or ``--cost-budget`` with where each one's cost
+    comes from: a predictions-file column, or predicted boxes on COCO detection results."""
+    one = unit[:-1]
+    parser.add_argument("--budget", type=int, help=f"number of {unit} to select (or --cost-budget)")
+    parser.add_argument(
+        "--cost-budget",
+        type=float,
+        help=f"annotation cost to spend instead (e.g. seconds): {unit} ranked by score per unit cost",
+    )
+    parser.add_argument(
+        "--costs-column", help=f"--cost-budget: the predictions-file column of per-{one} costs"
+    )
+    parser.add_argument(
+        "--seconds-per-box", type=float, help="--cost-budget on COCO detection results: cost per box"
+    )
+    parser.add_argument(
+        "--seconds-per-image", type=float, help="--cost-budget on COCO detection results: cost per image (0)"
+    )

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from activecv._files import read_text
-from activecv.cli._args import parse_param
+from activecv.cli._args import add_budget_arguments, parse_param
 from activecv.cli._review import add_ui_parser
 from activecv.io import LabelStudioClient
 from activecv.project import (
@@ -317,19 +317,7 @@ def add_project_parser(commands: Any) -> None:
         "--predictions", type=Path, required=True, help=".npz/.parquet with ids, or COCO results .json"
     )
     rnd.add_argument("--strategy", required=True)
-    rnd.add_argument("--budget", type=int, help="images to select (or --cost-budget)")
-    rnd.add_argument(
-        "--cost-budget",
-        type=float,
-        help="annotation cost to spend instead (e.g. seconds): images ranked by score per unit cost",
-    )
-    rnd.add_argument("--costs-column", help="--cost-budget: the predictions-file column of per-image costs")
-    rnd.add_argument(
-        "--seconds-per-box", type=float, help="--cost-budget on COCO detection results: cost per box"
-    )
-    rnd.add_argument(
-        "--seconds-per-image", type=float, help="--cost-budget on COCO detection results: cost per image (0)"
-    )
+    add_budget_arguments(rnd, "images")
     rnd.add_argument(
         "--candidates", type=int, help="score only a random subset of this many unlabeled images"
     )

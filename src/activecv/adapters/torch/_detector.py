@@ -8,7 +8,8 @@ the detection strategies (ENMS, EBAL) need.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -154,16 +155,21 @@ def detect(
 ) -> list[Detections]:
     """Detections per image: boxes after class-wise NMS, full class probabilities (background
     last), the predicted class and score, and each box's cell feature vector."""
-    device = next(model.parameters()).device
     out: list[Detections] = []
+    for logits, box, feats in forward_batches(model, images, batch_size):
+        probs = torch.softmax(logits, dim=1)
+        out.extend(decode_cells(probs, box, feats, True, score_threshold, nms_iou, max_detections))
+    return out
+
+
+def forward_batches(model: nn.Module, images: np.ndarray, batch_size: int) -> Iterator[Any]:
+    """The model's outputs on ``images`` batch by batch, in eval mode and without gradients."""
+    device = next(model.parameters()).device
     model.eval()
     with torch.no_grad():
         for start in range(0, images.shape[0], batch_size):
             x = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size], dtype=np.float32))
-            logits, box, feats = model(x.to(device))
-            probs = torch.softmax(logits, dim=1)
-            out.extend(decode_cells(probs, box, feats, True, score_threshold, nms_iou, max_detections))
-    return out
+            yield model(x.to(device))
 
 
 def decode_cells(

@@ -28,7 +28,14 @@ from torch import nn
 from activecv._errors import InputError
 from activecv._progress import Progress
 from activecv._validation import check_positive_int
-from activecv.adapters.torch._detector import STRIDE, GridDetector, _targets, box_loss, decode_cells
+from activecv.adapters.torch._detector import (
+    STRIDE,
+    GridDetector,
+    _targets,
+    box_loss,
+    decode_cells,
+    forward_batches,
+)
 from activecv.adapters.torch._train import make_optimizer
 from activecv.types import Detections
 
@@ -390,7 +397,9 @@ def train_mi_aod(
     history: list[tuple[str, float]] = []
     report = Progress("train MI-AOD", total, progress)
     try:
-        _run_stages(model, images, boxes, labels, unlabeled, s, plan, seed, history, report)
+        for entry in _run_stages(model, images, boxes, labels, unlabeled, s, plan, seed):
+            history.append(entry)
+            report.update(len(history))
     finally:  # trainable and in eval mode again, also after an interrupted stage
         for p in model.parameters():
             p.requires_grad_(True)
@@ -407,9 +416,8 @@ def _run_stages(
     s: MIAODSettings,
     plan: list[tuple[str, int]],
     seed: int,
-    history: list[tuple[str, float]],
-    report: Progress,
-) -> None:
+) -> Iterator[tuple[str, float]]:
+    """The stages of ``plan``; yields (stage, mean loss) after each epoch."""
     device = next(model.parameters()).device
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -444,17 +452,7 @@ def _run_stages(
                             loss.backward()  # type: ignore[no-untyped-call]
                             optimizer.step()
                             losses.append(float(loss.detach()))
-                history.append((stage, float(np.mean(losses))))
-                report.update(len(history))
-
-
-def _outputs(model: MIAODDetector, images: np.ndarray, batch_size: int) -> Iterator[MIAODOutput]:
-    device = next(model.parameters()).device
-    model.eval()
-    with torch.no_grad():
-        for start in range(0, images.shape[0], batch_size):
-            x = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size], dtype=np.float32))
-            yield model(x.to(device))
+                yield stage, float(np.mean(losses))
 
 
 def mi_aod_uncertainty(
@@ -465,7 +463,7 @@ def mi_aod_uncertainty(
     check_positive_int(top_k, "top_k")
     parts = [
         instance_uncertainty(out, int(top_k)).double().cpu().numpy()
-        for out in _outputs(model, images, batch_size)
+        for out in forward_batches(model, images, batch_size)
     ]
     return np.concatenate(parts) if parts else np.zeros(0)
 
@@ -483,7 +481,7 @@ def detect_mi_aod(
     if model.anchors != 1:
         raise InputError(f"detect_mi_aod decodes one box per cell: anchors must be 1; got {model.anchors}.")
     out: list[Detections] = []
-    for o in _outputs(model, images, batch_size):
+    for o in forward_batches(model, images, batch_size):
         b, _, h, w = o.features.shape
         probs = torch.sigmoid(o.logits1).reshape(b, h, w, -1).permute(0, 3, 1, 2)
         out.extend(decode_cells(probs, o.box, o.features, False, score_threshold, nms_iou, max_detections))
